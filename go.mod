@@ -1,0 +1,3 @@
+module github.com/kubectl-netflow/kubectl-netflow
+
+go 1.26
