@@ -1,0 +1,47 @@
+# kubectl-netflow build, test and release entry points. `make help` lists them.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+PKG := github.com/kubectl-netflow/kubectl-netflow
+# Local builds are "dev"; a checkout at a release tag builds that release.
+VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+IMAGE_REPO ?= ghcr.io/kubectl-netflow/netflow-probe
+IMAGE ?= $(IMAGE_REPO):$(VERSION)
+LDFLAGS := -s -w \
+	-X $(PKG)/internal/version.Version=$(VERSION) \
+	-X $(PKG)/internal/version.Commit=$(COMMIT) \
+	-X $(PKG)/internal/version.ImageRepository=$(IMAGE_REPO)
+export CGO_ENABLED ?= 0
+
+.PHONY: all build test lint vet generate image fmt tidy-check help
+all: build
+
+help: ## List the targets.
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+build: ## Build kubectl-netflow and netflow-probe into bin/.
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-netflow ./cmd/kubectl-netflow
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/netflow-probe ./cmd/netflow-probe
+
+test: ## Run unit tests, kernel tests (as root) and checks; the README's test command.
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory tidy-check
+
+tidy-check: ## Fail when go.mod/go.sum or generated docs are stale.
+	@cp go.mod /tmp/netflow-go.mod.bak; cp go.sum /tmp/netflow-go.sum.bak
+	@$(GO) mod tidy
+	@if ! diff -q go.mod /tmp/netflow-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/netflow-go.sum.bak >/dev/null; then \
+		echo "go.mod/go.sum are not tidy: run go mod tidy"; cp /tmp/netflow-go.mod.bak go.mod; cp /tmp/netflow-go.sum.bak go.sum; exit 1; fi
+
+lint: ## Run go vet and staticcheck-grade linters.
+	$(GO) vet ./...
+	$(GO) tool golangci-lint run ./...
+
+fmt: ## Format the Go sources.
+	gofmt -w $$(git ls-files '*.go' | grep -v '_bpfel')
+
+-include mk/*.mk
+-include lab/lab.mk
