@@ -21,18 +21,26 @@ type TopOptions struct {
 	configFlags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
 
-	Replay   string
-	Filter   string
+	Replay      string
+	ReplaySpeed float64
+	Filter      string
 	GroupBy  []string
 	Sort     string
 	Top      int
 	Output   string
 	Duration time.Duration
 
+	// live holds the flags of live collection (top_live.go); ui those of the
+	// terminal UI (top_ui.go).
+	live liveOptions
+	ui   uiOptions
+
 	filter  *query.Filter
 	groupBy []*flow.Field
 	sortKey query.SortKey
 	format  output.Format
+	// cost prices a group's traffic for est_cost; nil leaves it out.
+	cost func(*query.Group) (float64, bool)
 }
 
 // NewTopOptions returns TopOptions with defaults.
@@ -90,12 +98,15 @@ func NewCmdTop(configFlags *genericclioptions.ConfigFlags, streams genericioopti
 func (o *TopOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.Replay, "replay", o.Replay, "Read flow records from this NDJSON file (gzip is detected; - reads stdin) instead of the cluster.")
+	f.Float64Var(&o.ReplaySpeed, "replay-speed", o.ReplaySpeed, "Pace of --replay: 1 is the recorded pace, 10 ten times faster, 0 all at once.")
 	f.StringVarP(&o.Filter, "filter", "f", o.Filter, "CEL expression over the record fields; only matching records count. Example: 'ns == \"gitlab\" && dst_workload_kind == \"internet\"'.")
 	f.StringSliceVarP(&o.GroupBy, "group-by", "g", o.GroupBy, "Fields to group by, comma separated.")
 	f.StringVar(&o.Sort, "sort", o.Sort, "Sort groups by bytes: tx, rx or total (descending).")
 	f.IntVar(&o.Top, "top", o.Top, "Print only the first N groups (0 prints all).")
 	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, wide, json or yaml.")
 	f.DurationVar(&o.Duration, "duration", o.Duration, "Collect for this long, print the result and exit.")
+	o.addLiveFlags(cmd)
+	o.addUIFlags(cmd)
 }
 
 // Complete fills in what the flags imply.
@@ -132,15 +143,33 @@ func (o *TopOptions) Validate() error {
 		}
 	}
 	if o.Replay == "" {
-		return errors.New("live collection from the cluster is not available in this build; use --replay FILE")
+		if err := o.validateLive(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return o.validateUI()
 }
 
-// Run collects, groups and prints.
+// Run collects, groups and prints, or opens the terminal UI.
 func (o *TopOptions) Run(ctx context.Context) error {
+	src, err := o.source(ctx)
+	if err != nil {
+		return err
+	}
+	if o.interactive() {
+		return o.runUI(ctx, src)
+	}
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
 	agg := query.NewAggregator(o.filter, o.groupBy)
-	if err := o.replay(ctx, agg); err != nil {
+	err = src.Stream(ctx, func(b *flow.Batch) error {
+		agg.AddAll(b.Records)
+		return nil
+	})
+	if err != nil && !(o.Duration > 0 && errors.Is(err, context.DeadlineExceeded)) {
 		return err
 	}
 	if n, err := agg.FilterErrors(); n > 0 {
@@ -151,17 +180,12 @@ func (o *TopOptions) Run(ctx context.Context) error {
 	if o.Top > 0 && len(groups) > o.Top {
 		groups = groups[:o.Top]
 	}
-	return output.Print(o.Out, o.format, &output.Result{GroupBy: o.groupBy, Groups: groups, Window: agg.Window()})
+	return output.Print(o.Out, o.format, &output.Result{GroupBy: o.groupBy, Groups: groups, Window: agg.Window(), Cost: o.cost})
 }
 
-func (o *TopOptions) replay(ctx context.Context, agg *query.Aggregator) error {
-	r, err := flow.Open(o.Replay, o.In)
-	if err != nil {
-		return fmt.Errorf("opening the replay file: %w", err)
+func (o *TopOptions) source(ctx context.Context) (flow.Source, error) {
+	if o.Replay != "" {
+		return &flow.ReplaySource{Name: o.Replay, Stdin: o.In, Speed: o.ReplaySpeed}, nil
 	}
-	defer r.Close()
-	return r.ReadBatches(ctx, func(rs []flow.Record) error {
-		agg.AddAll(rs)
-		return nil
-	})
+	return o.liveSource(ctx)
 }
