@@ -24,11 +24,11 @@ type TopOptions struct {
 	Replay      string
 	ReplaySpeed float64
 	Filter      string
-	GroupBy  []string
-	Sort     string
-	Top      int
-	Output   string
-	Duration time.Duration
+	GroupBy     []string
+	Sort        string
+	Top         int
+	Output      string
+	Duration    time.Duration
 
 	// live holds the flags of live collection (top_live.go); ui those of the
 	// terminal UI (top_ui.go).
