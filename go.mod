@@ -3,6 +3,7 @@ module github.com/kubectl-netflow/kubectl-netflow
 go 1.26.0
 
 require (
+	github.com/charmbracelet/bubbles v1.0.0
 	github.com/google/cel-go v0.31.0
 	github.com/spf13/cobra v1.10.2
 	github.com/valyala/fastjson v1.6.10
