@@ -36,5 +36,6 @@ away when you quit.`,
 		NewCmdFields(streams),
 		NewCmdVersion(streams),
 	)
+	registerCompletions(cmd, configFlags)
 	return cmd
 }
