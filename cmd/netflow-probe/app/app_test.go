@@ -1,0 +1,159 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-netflow/kubectl-netflow/flow"
+	"github.com/kubectl-netflow/kubectl-netflow/probe"
+	"github.com/kubectl-netflow/kubectl-netflow/probe/server/servertest"
+)
+
+type run struct {
+	src    *servertest.Source
+	got    SourceConfig
+	out    bytes.Buffer
+	errOut bytes.Buffer
+}
+
+func (r *run) execute(args ...string) error {
+	cmd := newCmdProbe(IOStreams{Out: &r.out, ErrOut: &r.errOut}, func(c SourceConfig) (probe.Source, error) {
+		r.got = c
+		return r.src, nil
+	})
+	cmd.SetArgs(args)
+	cmd.SetOut(&r.errOut)
+	cmd.SetErr(&r.errOut)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return cmd.ExecuteContext(ctx)
+}
+
+func TestDump(t *testing.T) {
+	t.Setenv("NODE_NAME", "node-from-env")
+	tests := []struct {
+		name     string
+		args     []string
+		nodeName string
+		cfg      SourceConfig
+	}{
+		{
+			name: "defaults", args: []string{"dump", "--duration", "50ms", "--interval", "10ms"},
+			nodeName: "node-from-env", cfg: SourceConfig{MaxFlows: DefaultMaxFlows},
+		},
+		{
+			name: "flags",
+			args: []string{
+				"dump", "--duration", "50ms", "--interval", "10ms", "--node-name", "node-b",
+				"--max-flows", "1024", "--skip-hook-sets", "tp_btf,fentry",
+			},
+			nodeName: "node-b", cfg: SourceConfig{MaxFlows: 1024, SkipHookSets: []string{"tp_btf", "fentry"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &run{src: &servertest.Source{Hooks: "test-hooks"}}
+			if err := r.execute(tt.args...); err != nil {
+				t.Fatal(err)
+			}
+			if r.got.MaxFlows != tt.cfg.MaxFlows || strings.Join(r.got.SkipHookSets, ",") != strings.Join(tt.cfg.SkipHookSets, ",") {
+				t.Errorf("source config %+v, want %+v", r.got, tt.cfg)
+			}
+			rd, err := flow.NewReader(&r.out, "stdout")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []flow.Record
+			if err := rd.ReadBatches(context.Background(), func(b []flow.Record) error {
+				recs = append(recs, b...)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			// Every interval, the last one after the duration included.
+			calls := r.src.Calls()
+			if calls < 2 || len(recs) != 2*calls {
+				t.Fatalf("%d records from %d intervals, want 2 each", len(recs), calls)
+			}
+			for i, rec := range recs {
+				want := servertest.Record(i/2+1, i%2)
+				want.NodeName = tt.nodeName
+				want.TS = rec.TS
+				if rec != want {
+					t.Fatalf("record %d\n got %+v\nwant %+v", i, rec, want)
+				}
+			}
+			if r.src.Closes() != 1 {
+				t.Errorf("source closed %d times, want 1", r.src.Closes())
+			}
+			if !strings.Contains(r.errOut.String(), "hook set test-hooks") {
+				t.Errorf("no summary on stderr: %q", r.errOut.String())
+			}
+		})
+	}
+}
+
+func TestDumpFailsOnCollectError(t *testing.T) {
+	r := &run{src: &servertest.Source{Err: func(int) error { return errors.New("map gone") }}}
+	err := r.execute("dump", "--duration", "50ms", "--interval", "10ms")
+	if err == nil || !strings.Contains(err.Error(), "map gone") {
+		t.Fatalf("got %v, want the collect error", err)
+	}
+	if r.src.Closes() != 1 {
+		t.Errorf("source closed %d times, want 1", r.src.Closes())
+	}
+}
+
+func TestServeExitsWhenIdle(t *testing.T) {
+	r := &run{src: &servertest.Source{}}
+	if err := r.execute("serve", "--listen", "127.0.0.1:0", "--interval", "10ms", "--idle-timeout", "100ms"); err != nil {
+		t.Fatal(err)
+	}
+	if r.src.Closes() != 1 {
+		t.Errorf("source closed %d times, want 1", r.src.Closes())
+	}
+	if !strings.Contains(r.errOut.String(), "reason=idle") {
+		t.Errorf("log does not say why it stopped: %q", r.errOut.String())
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--listen", "0.0.0.0:7459"}, "--listen"},
+		{[]string{"serve", "--idle-timeout", "0s"}, "--idle-timeout"},
+		{[]string{"serve", "--max-lifetime", "-1s"}, "--max-lifetime"},
+		{[]string{"serve", "--max-flows", "0"}, "--max-flows"},
+		{[]string{"serve", "--queue-length", "0"}, "--queue-length"},
+		{[]string{"dump", "--duration", "0s"}, "--duration"},
+		{[]string{"dump", "--interval", "0s"}, "--interval"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := &run{src: &servertest.Source{}}
+			err := r.execute(tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error naming %s", err, tt.want)
+			}
+			if r.got.MaxFlows != 0 {
+				t.Error("the source was made despite bad flags")
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := &run{}
+	if err := r.execute("version"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(r.out.String(), "netflow-probe ") {
+		t.Errorf("got %q", r.out.String())
+	}
+}

@@ -1,0 +1,126 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/kubectl-netflow/kubectl-netflow/probe/server"
+)
+
+// ServeOptions are the options of netflow-probe serve.
+type ServeOptions struct {
+	streams   IOStreams
+	newSource NewSourceFunc
+	source    sourceFlags
+
+	Listen        string
+	Interval      time.Duration
+	StatsInterval time.Duration
+	IdleTimeout   time.Duration
+	MaxLifetime   time.Duration
+	QueueLength   int
+}
+
+// NewServeOptions returns the options with their defaults.
+func NewServeOptions(streams IOStreams, src NewSourceFunc) *ServeOptions {
+	return &ServeOptions{
+		streams:       streams,
+		newSource:     src,
+		source:        newSourceFlags(),
+		Listen:        server.DefaultListen,
+		Interval:      server.DefaultInterval,
+		StatsInterval: server.DefaultStatsInterval,
+		IdleTimeout:   server.DefaultIdleTimeout,
+		MaxLifetime:   server.DefaultMaxLifetime,
+		QueueLength:   server.DefaultQueueLength,
+	}
+}
+
+// NewCmdServe returns the serve command.
+func NewCmdServe(streams IOStreams, src NewSourceFunc) *cobra.Command {
+	o := NewServeOptions(streams, src)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Stream the node's flows to kubectl netflow",
+		Long: `serve loads the probe and streams flow records to clients on a loopback port.
+It exits by itself when no client has been connected for --idle-timeout, and after
+--max-lifetime at the latest, detaching everything from the kernel.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd, args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			return o.Run(cmd.Context())
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// AddFlags adds the flags of serve to fs.
+func (o *ServeOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Listen, "listen", o.Listen, "Loopback address and port to serve on.")
+	fs.DurationVar(&o.Interval, "interval", o.Interval, "How often to read the counters.")
+	fs.DurationVar(&o.StatsInterval, "stats-interval", o.StatsInterval, "How often to send stats to clients.")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "Exit when no client has been connected for this long.")
+	fs.DurationVar(&o.MaxLifetime, "max-lifetime", o.MaxLifetime, "Exit after this long in any case.")
+	fs.IntVar(&o.QueueLength, "queue-length", o.QueueLength, "Intervals a slow client may fall behind before its oldest are dropped.")
+	o.source.addFlags(fs)
+}
+
+// Complete fills in what the flags leave open.
+func (o *ServeOptions) Complete(*cobra.Command, []string) error { return nil }
+
+// Validate checks the flags.
+func (o *ServeOptions) Validate() error {
+	if err := server.CheckListen(o.Listen); err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"interval", o.Interval}, {"stats-interval", o.StatsInterval},
+		{"idle-timeout", o.IdleTimeout}, {"max-lifetime", o.MaxLifetime},
+	} {
+		if err := positive(d.flag, d.v); err != nil {
+			return err
+		}
+	}
+	if o.QueueLength <= 0 {
+		return fmt.Errorf("--queue-length must be positive, got %d", o.QueueLength)
+	}
+	return o.source.validate()
+}
+
+// Run loads the probe and serves until the idle timeout, the maximum
+// lifetime or ctx ends it.
+func (o *ServeOptions) Run(ctx context.Context) error {
+	src, err := o.newSource(o.source.config())
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(src, server.Config{
+		Listen:        o.Listen,
+		Interval:      o.Interval,
+		StatsInterval: o.StatsInterval,
+		IdleTimeout:   o.IdleTimeout,
+		MaxLifetime:   o.MaxLifetime,
+		NodeName:      o.source.nodeName,
+		QueueLength:   o.QueueLength,
+		Logger:        slog.New(slog.NewTextHandler(o.streams.ErrOut, nil)),
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
