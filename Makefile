@@ -45,3 +45,7 @@ fmt: ## Format the Go sources.
 
 -include mk/*.mk
 -include lab/lab.mk
+
+.PHONY: docs
+docs: ## Regenerate the README's field reference from the field table.
+	$(GO) run ./hack/docs

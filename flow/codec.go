@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -301,6 +302,10 @@ func (d *decoder) intern(b []byte) string {
 		clear(d.strs)
 	}
 	s := string(b)
+	if !utf8.ValidString(s) {
+		// JSON text must be UTF-8; keep what a writer would write back.
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	d.strs[s] = s
 	return s
 }
@@ -331,6 +336,19 @@ func DecodeLine(line []byte, r *Record) error {
 	return newDecoder().decodeLine(line, r)
 }
 
+// lookupKey finds the field of a JSON key. Writers put keys in table order,
+// so the search starts after the previous key's field and rarely compares
+// more than a few names; other orders fall back to the map.
+func lookupKey(key []byte, next *int) *Field {
+	for i := *next; i < len(Fields); i++ {
+		if Fields[i].Name == string(key) {
+			*next = i + 1
+			return &Fields[i]
+		}
+	}
+	return fieldsByName[string(key)]
+}
+
 func (d *decoder) decodeLine(line []byte, r *Record) error {
 	v, err := d.p.ParseBytes(line)
 	if err != nil {
@@ -341,12 +359,13 @@ func (d *decoder) decodeLine(line []byte, r *Record) error {
 		return fmt.Errorf("expected a JSON object, got %s", v.Type())
 	}
 	var ferr error
+	next := 0
 	obj.Visit(func(key []byte, v *fastjson.Value) {
 		if ferr != nil {
 			return
 		}
-		f, ok := fieldsByName[string(key)]
-		if !ok || v.Type() == fastjson.TypeNull {
+		f := lookupKey(key, &next)
+		if f == nil || v.Type() == fastjson.TypeNull {
 			return // fields of newer versions are skipped
 		}
 		switch f.Type {

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 )
@@ -21,7 +22,7 @@ type ReplaySource struct {
 func (s *ReplaySource) Stream(ctx context.Context, fn func(*Batch) error) error {
 	r, err := Open(s.Name, s.Stdin)
 	if err != nil {
-		return err
+		return fmt.Errorf("opening the replay file: %w", err)
 	}
 	defer r.Close()
 	status := &Status{Source: s.Name, Started: time.Now()}

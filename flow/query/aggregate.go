@@ -3,6 +3,8 @@ package query
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -89,52 +91,86 @@ func (g *Group) Key() []string {
 	return s
 }
 
-// The identity fields of a record, projected on a subset, make the key of a
-// map. Each identity field owns a slot; fields outside the projection keep
-// their zero value so that they do not split keys.
-const (
-	maxStrSlots = 24
-	maxIntSlots = 8
-)
-
-type key struct {
-	s [maxStrSlots]string
-	n [maxIntSlots]int64
+// table maps the values of some identity fields of a record (a projection)
+// to a group. It hashes only the projected fields and keeps their values to
+// tell apart the rare hashes that collide, so a key costs a few string
+// hashes rather than a comparison of every field.
+type table struct {
+	proj projection
+	seed maphash.Seed
+	m    map[uint64]*entry
 }
 
-var slotOf = func() []int {
-	slots := make([]int, len(flow.Fields))
-	var s, n int
-	for i := range flow.Fields {
-		f := &flow.Fields[i]
-		switch {
-		case f.Varies():
-			slots[i] = -1
-		case f.Type == flow.TypeInt:
-			slots[i], n = n, n+1
-		default:
-			slots[i], s = s, s+1
-		}
-	}
-	if s > maxStrSlots || n > maxIntSlots {
-		panic("query: the field table outgrew the key slots")
-	}
-	return slots
-}()
+type entry struct {
+	// vals holds the projected values in projection order: a string, or an
+	// int64 for int fields. A group's entry shares the group's Values.
+	vals  []any
+	group *Group
+	next  *entry
+}
 
 type projection []*flow.Field
 
-func (p projection) key(r *flow.Record) key {
-	var k key
-	for _, f := range p {
+func newTable(proj projection) *table {
+	return &table{proj: proj, seed: maphash.MakeSeed(), m: make(map[uint64]*entry)}
+}
+
+func (t *table) hash(r *flow.Record) uint64 {
+	var h uint64 = 0x9e3779b97f4a7c15
+	for _, f := range t.proj {
+		var v uint64
 		if f.Type == flow.TypeInt {
-			k.n[slotOf[f.Index]] = f.Num(r)
+			v = uint64(f.Num(r))
 		} else {
-			k.s[slotOf[f.Index]] = f.Str(r)
+			v = maphash.String(t.seed, f.Str(r))
+		}
+		h = bits.RotateLeft64(h^v, 27) * 0x94d049bb133111eb
+	}
+	return h
+}
+
+func (t *table) get(r *flow.Record) (g *Group, h uint64, ok bool) {
+	h = t.hash(r)
+	for e := t.m[h]; e != nil; e = e.next {
+		if e.matches(t.proj, r) {
+			return e.group, h, true
 		}
 	}
-	return k
+	return nil, h, false
 }
+
+func (t *table) put(h uint64, vals []any, g *Group) {
+	t.m[h] = &entry{vals: vals, group: g, next: t.m[h]}
+}
+
+func (p projection) values(r *flow.Record) []any {
+	vals := make([]any, len(p))
+	for i, f := range p {
+		if f.Type == flow.TypeInt {
+			vals[i] = f.Num(r)
+		} else {
+			vals[i] = f.Str(r)
+		}
+	}
+	return vals
+}
+
+func (e *entry) matches(proj projection, r *flow.Record) bool {
+	for i, f := range proj {
+		if f.Type == flow.TypeInt {
+			if n, _ := e.vals[i].(int64); n != f.Num(r) {
+				return false
+			}
+		} else if s, _ := e.vals[i].(string); s != f.Str(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *table) len() int { return len(t.m) }
+
+func (t *table) reset() { clear(t.m) }
 
 // maxCached bounds the memory of remembered filter results; past it the
 // memory starts over.
@@ -148,9 +184,8 @@ const maxCached = 1 << 20
 type Aggregator struct {
 	filter  *Filter
 	groupBy projection
-	cacheBy projection
-	cache   map[key]*Group
-	groups  map[key]*Group
+	cache   *table
+	groups  *table
 	order   []*Group
 
 	minTS, maxTS, lastTS time.Time
@@ -166,16 +201,16 @@ func NewAggregator(filter *Filter, groupBy []*flow.Field) *Aggregator {
 	a := &Aggregator{
 		filter:  filter,
 		groupBy: groupBy,
-		groups:  make(map[key]*Group),
+		groups:  newTable(groupBy),
 	}
 	if filter != nil && !filter.Varies() {
-		a.cacheBy = slices.Clone(projection(groupBy))
+		cacheBy := slices.Clone(projection(groupBy))
 		for _, f := range filter.Fields() {
-			if !slices.Contains(a.cacheBy, f) {
-				a.cacheBy = append(a.cacheBy, f)
+			if !slices.Contains(cacheBy, f) {
+				cacheBy = append(cacheBy, f)
 			}
 		}
-		a.cache = make(map[key]*Group)
+		a.cache = newTable(cacheBy)
 	}
 	return a
 }
@@ -191,14 +226,14 @@ func (a *Aggregator) Add(r *flow.Record) {
 	case a.filter == nil:
 		g = a.group(r)
 	case a.cache != nil:
-		k := a.cacheBy.key(r)
+		var h uint64
 		var ok bool
-		if g, ok = a.cache[k]; !ok {
-			if len(a.cache) >= maxCached {
-				clear(a.cache)
+		if g, h, ok = a.cache.get(r); !ok {
+			if a.cache.len() >= maxCached {
+				a.cache.reset()
 			}
 			g = a.match(r)
-			a.cache[k] = g
+			a.cache.put(h, a.cache.proj.values(r), g)
 		}
 	default:
 		g = a.match(r)
@@ -232,19 +267,12 @@ func (a *Aggregator) match(r *flow.Record) *Group {
 }
 
 func (a *Aggregator) group(r *flow.Record) *Group {
-	k := a.groupBy.key(r)
-	if g, ok := a.groups[k]; ok {
+	g, h, ok := a.groups.get(r)
+	if ok {
 		return g
 	}
-	g := &Group{Values: make([]any, len(a.groupBy))}
-	for i, f := range a.groupBy {
-		if f.Type == flow.TypeInt {
-			g.Values[i] = f.Num(r)
-		} else {
-			g.Values[i] = f.Str(r)
-		}
-	}
-	a.groups[k] = g
+	g = &Group{Values: a.groupBy.values(r)}
+	a.groups.put(h, g.Values, g)
 	a.order = append(a.order, g)
 	return g
 }

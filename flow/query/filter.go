@@ -50,7 +50,7 @@ type Filter struct {
 	varies bool
 }
 
-var undeclared = regexp.MustCompile(`undeclared reference to '([^']+)'`)
+var undeclared = regexp.MustCompile(`(?:undeclared reference to '([^']+)'|reserved identifier: (\w+))`)
 
 // CompileFilter compiles a CEL filter expression. The expression must yield
 // a bool. Errors carry cel-go's message with its caret, and name the closest
@@ -65,8 +65,9 @@ func CompileFilter(expr string) (*Filter, error) {
 		msg := iss.Err().Error()
 		var hints []string
 		for _, m := range undeclared.FindAllStringSubmatch(msg, -1) {
-			hint := fmt.Sprintf("%q is not a field", m[1])
-			if c := flow.Closest(m[1], flow.FieldNames(), 3); len(c) > 0 {
+			name := m[1] + m[2]
+			hint := fmt.Sprintf("%q is not a field", name)
+			if c := flow.Closest(name, flow.FieldNames(), 3); len(c) > 0 {
 				hint += fmt.Sprintf("; closest: %s", strings.Join(c, ", "))
 			}
 			hints = append(hints, hint)

@@ -2,16 +2,16 @@
 package output
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"sigs.k8s.io/yaml"
+	"unicode/utf8"
 
 	"github.com/kubectl-netflow/kubectl-netflow/flow"
 	"github.com/kubectl-netflow/kubectl-netflow/flow/query"
@@ -69,80 +69,160 @@ func Print(w io.Writer, format Format, r *Result) error {
 	}
 }
 
-// orderedObject marshals to a JSON object with keys in a fixed order.
-type orderedObject struct {
-	keys []string
-	vals []any
+// Object is the JSON form of a group: keys in a fixed order, values of type
+// string, int64 or float64.
+type Object struct {
+	Keys []string
+	Vals []any
 }
 
-func (o *orderedObject) set(k string, v any) {
-	o.keys = append(o.keys, k)
-	o.vals = append(o.vals, v)
+func (o *Object) set(k string, v any) {
+	o.Keys = append(o.Keys, k)
+	o.Vals = append(o.Vals, v)
 }
 
-func (o orderedObject) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range o.keys {
+// MarshalJSON encodes the object with its keys in order.
+func (o Object) MarshalJSON() ([]byte, error) { return o.appendJSON(nil, "", ""), nil }
+
+func (o *Object) appendJSON(b []byte, prefix, indent string) []byte {
+	b = append(b, '{')
+	for i, k := range o.Keys {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		kb, _ := json.Marshal(k)
-		b.Write(kb)
-		b.WriteByte(':')
-		vb, err := json.Marshal(o.vals[i])
-		if err != nil {
-			return nil, err
+		if indent != "" {
+			b = append(b, '\n')
+			b = append(b, prefix...)
+			b = append(b, indent...)
 		}
-		b.Write(vb)
+		b = appendString(b, k)
+		b = append(b, ':')
+		if indent != "" {
+			b = append(b, ' ')
+		}
+		b = appendScalar(b, o.Vals[i])
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	if indent != "" && len(o.Keys) > 0 {
+		b = append(b, '\n')
+		b = append(b, prefix...)
+	}
+	return append(b, '}')
+}
+
+// appendYAML writes the object as an item of a YAML sequence. Strings are
+// double-quoted JSON strings, which YAML reads as the same strings.
+func (o *Object) appendYAML(b []byte) []byte {
+	for i, k := range o.Keys {
+		if i == 0 {
+			b = append(b, "- "...)
+		} else {
+			b = append(b, "  "...)
+		}
+		b = append(b, k...)
+		b = append(b, ": "...)
+		b = appendScalar(b, o.Vals[i])
+		b = append(b, '\n')
+	}
+	return b
+}
+
+func appendScalar(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case string:
+		return appendString(b, v)
+	case int64:
+		return strconv.AppendInt(b, v, 10)
+	case float64:
+		return strconv.AppendFloat(b, v, 'f', -1, 64)
+	default:
+		j, _ := json.Marshal(v)
+		return append(b, j...)
+	}
+}
+
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			j, _ := json.Marshal(s)
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // Objects returns the JSON form of each group: the group-by fields under
 // their own names, then the summed counters, rates in bytes per second, the
 // number of records and, when priced, est_cost.
-func Objects(r *Result) []any {
-	out := make([]any, 0, len(r.Groups))
+func Objects(r *Result) []Object {
+	out := make([]Object, 0, len(r.Groups))
 	for _, g := range r.Groups {
-		var o orderedObject
-		for i, f := range r.GroupBy {
-			o.set(f.Name, g.Values[i])
-		}
-		o.set("tx_bytes", g.TxBytes)
-		o.set("rx_bytes", g.RxBytes)
-		o.set("tx_packets", g.TxPackets)
-		o.set("rx_packets", g.RxPackets)
-		o.set("tx_rate", round(r.rate(g.TxBytes)))
-		o.set("rx_rate", round(r.rate(g.RxBytes)))
-		o.set("records", g.Records)
-		if r.Cost != nil {
-			if c, ok := r.Cost(g); ok {
-				o.set("est_cost", c)
-			}
-		}
-		out = append(out, o)
+		out = append(out, r.object(g))
 	}
 	return out
 }
 
+func (r *Result) object(g *query.Group) Object {
+	o := Object{Keys: make([]string, 0, len(r.GroupBy)+8), Vals: make([]any, 0, len(r.GroupBy)+8)}
+	for i, f := range r.GroupBy {
+		o.set(f.Name, g.Values[i])
+	}
+	o.set("tx_bytes", g.TxBytes)
+	o.set("rx_bytes", g.RxBytes)
+	o.set("tx_packets", g.TxPackets)
+	o.set("rx_packets", g.RxPackets)
+	o.set("tx_rate", round(r.rate(g.TxBytes)))
+	o.set("rx_rate", round(r.rate(g.RxBytes)))
+	o.set("records", g.Records)
+	if r.Cost != nil {
+		if c, ok := r.Cost(g); ok {
+			o.set("est_cost", c)
+		}
+	}
+	return o
+}
+
 func round(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
 
+// printStructured streams the groups one at a time, so a million groups
+// never sit in memory as one document.
 func printStructured(w io.Writer, format Format, r *Result) error {
-	b, err := json.MarshalIndent(Objects(r), "", "  ")
-	if err != nil {
-		return err
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var b []byte
+	if format == JSON {
+		if len(r.Groups) == 0 {
+			b = append(b, "[]\n"...)
+		} else {
+			b = append(b, "[\n"...)
+		}
+	} else if len(r.Groups) == 0 {
+		b = append(b, "[]\n"...)
 	}
-	if format == YAML {
-		if b, err = yaml.JSONToYAML(b); err != nil {
+	for i, g := range r.Groups {
+		o := r.object(g)
+		if format == JSON {
+			b = append(b, "  "...)
+			b = o.appendJSON(b, "  ", "  ")
+			if i < len(r.Groups)-1 {
+				b = append(b, ',')
+			}
+			b = append(b, '\n')
+		} else {
+			b = o.appendYAML(b)
+		}
+		if _, err := bw.Write(b); err != nil {
 			return err
 		}
-	} else {
-		b = append(b, '\n')
+		b = b[:0]
 	}
-	_, err = w.Write(b)
-	return err
+	if format == JSON && len(r.Groups) > 0 {
+		b = append(b, "]\n"...)
+	}
+	if _, err := bw.Write(b); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 func printTable(w io.Writer, wide bool, r *Result) error {
