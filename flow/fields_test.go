@@ -87,7 +87,6 @@ func TestParseFields(t *testing.T) {
 	}
 }
 
-
 func TestFormatBytes(t *testing.T) {
 	tests := map[float64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 150 << 20: "150 MiB", 3 << 30: "3.0 GiB"}
 	for in, want := range tests {

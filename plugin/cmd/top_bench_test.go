@@ -41,7 +41,6 @@ func writeFlows(tb testing.TB, dir string, flows, intervals int) string {
 	return path
 }
 
-
 // BenchmarkReplay runs `top --replay` end to end on a 1,000,000-line file:
 // decode, filter, group, sort and print. Set NETFLOW_BENCH_DIR to keep the
 // generated files between runs.
