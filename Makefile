@@ -15,7 +15,7 @@ LDFLAGS := -s -w \
 	-X $(PKG)/internal/version.ImageRepository=$(IMAGE_REPO)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test lint vet generate image fmt tidy-check help
+.PHONY: all build test unit lint vet fmt tidy-check help
 all: build
 
 help: ## List the targets.
@@ -25,7 +25,9 @@ build: ## Build kubectl-netflow and netflow-probe into bin/.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-netflow ./cmd/kubectl-netflow
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/netflow-probe ./cmd/netflow-probe
 
-test: ## Run unit tests, kernel tests (as root) and checks; the README's test command.
+test: unit e2e ## The README's test command: unit and kernel tests, then e2e tests on the lab cluster.
+
+unit: ## Run go vet, unit tests and kernel tests (kernel tests need root) and the tidy check.
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	@$(MAKE) --no-print-directory tidy-check
@@ -49,3 +51,8 @@ fmt: ## Format the Go sources.
 .PHONY: docs
 docs: ## Regenerate the README's field reference from the field table.
 	$(GO) run ./hack/docs
+
+.PHONY: demo
+demo: build ## The main job: the lab cluster, demo traffic and kubectl netflow top in the terminal UI.
+	@$(MAKE) --no-print-directory lab-demo
+	$(BIN)/kubectl-netflow top --kubeconfig $(LAB_KUBECONFIG)
