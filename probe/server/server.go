@@ -231,7 +231,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	s.log.Info("probe stopping", "reason", string(reason))
 
 	s.stop(gs, reason)
-	return errors.Join(err, s.closeSource())
+	if cerr := s.closeSource(); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	s.log.Info("probe stopped, kernel hooks detached")
+	return err
 }
 
 // Reason tells why Serve returned; it is empty while it runs.
