@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -82,7 +83,7 @@ func (o *DumpOptions) Validate() error {
 
 // Run collects for the duration and prints the records.
 func (o *DumpOptions) Run(ctx context.Context) (err error) {
-	src, err := o.newSource(o.source.config())
+	src, err := o.newSource(o.source.config(slog.New(slog.NewTextHandler(o.streams.ErrOut, nil))))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ package app
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -29,6 +30,9 @@ type SourceConfig struct {
 	MaxFlows int
 	// SkipHookSets names hook sets not to try.
 	SkipHookSets []string
+	// Logf receives the source's diagnostics, such as hook sets that failed
+	// to load.
+	Logf func(format string, args ...any)
 }
 
 // NewSourceFunc makes the flow source; tests pass a fake.
@@ -89,8 +93,12 @@ func (f *sourceFlags) validate() error {
 	return nil
 }
 
-func (f *sourceFlags) config() SourceConfig {
-	return SourceConfig{MaxFlows: f.maxFlows, SkipHookSets: f.skipHookSets}
+func (f *sourceFlags) config(log *slog.Logger) SourceConfig {
+	return SourceConfig{
+		MaxFlows:     f.maxFlows,
+		SkipHookSets: f.skipHookSets,
+		Logf:         func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+	}
 }
 
 func positive(flag string, d time.Duration) error {

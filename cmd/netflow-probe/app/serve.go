@@ -105,7 +105,8 @@ func (o *ServeOptions) Validate() error {
 // Run loads the probe and serves until the idle timeout, the maximum
 // lifetime or ctx ends it.
 func (o *ServeOptions) Run(ctx context.Context) error {
-	src, err := o.newSource(o.source.config())
+	log := slog.New(slog.NewTextHandler(o.streams.ErrOut, nil))
+	src, err := o.newSource(o.source.config(log))
 	if err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func (o *ServeOptions) Run(ctx context.Context) error {
 		MaxLifetime:   o.MaxLifetime,
 		NodeName:      o.source.nodeName,
 		QueueLength:   o.QueueLength,
-		Logger:        slog.New(slog.NewTextHandler(o.streams.ErrOut, nil)),
+		Logger:        log,
 	})
 	if err != nil {
 		return err
