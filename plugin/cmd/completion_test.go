@@ -173,18 +173,22 @@ func TestCompletionOutputFormatsAreAccepted(t *testing.T) {
 	}
 }
 
-// TestCompletionNodes completes --node from a fake API server, reached through
-// the kube flags on the command line. The node flag belongs to live
+// TestCompletionNodes completes --node and namespaces from a fake API server,
+// reached through the kube flags on the command line. The node flag belongs to live
 // collection, so the test gives a stand-in top command one.
 func TestCompletionNodes(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v1/nodes" {
-			http.NotFound(w, r)
-			return
-		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"kind":"NodeList","apiVersion":"v1","metadata":{},"items":[
-			{"metadata":{"name":"worker-a"}},{"metadata":{"name":"worker-b"}},{"metadata":{"name":"control-plane"}}]}`))
+		switch r.URL.Path {
+		case "/api/v1/nodes":
+			_, _ = w.Write([]byte(`{"kind":"NodeList","apiVersion":"v1","metadata":{},"items":[
+				{"metadata":{"name":"worker-a"}},{"metadata":{"name":"worker-b"}},{"metadata":{"name":"control-plane"}}]}`))
+		case "/api/v1/namespaces":
+			_, _ = w.Write([]byte(`{"kind":"NamespaceList","apiVersion":"v1","metadata":{},"items":[
+				{"metadata":{"name":"default"}},{"metadata":{"name":"netflow"}},{"metadata":{"name":"kube-system"}}]}`))
+		default:
+			http.NotFound(w, r)
+		}
 	}))
 	defer api.Close()
 
@@ -225,6 +229,13 @@ func TestCompletionNodes(t *testing.T) {
 		})
 	}
 
+	t.Run("namespace", func(t *testing.T) {
+		got, directive := runComplete(t, newRoot(), append(slices.Clone(server), "top", "-n", "ne")...)
+		if !slices.Equal(got, []string{"netflow"}) || directive != ":4" {
+			t.Errorf("suggestions = %q %s, want [netflow] :4", got, directive)
+		}
+	})
+
 	t.Run("the live top of this build", func(t *testing.T) {
 		streams, _, _, _ := genericiooptions.NewTestIOStreams()
 		root := NewCmdNetflow(streams)
@@ -237,7 +248,15 @@ func TestCompletionNodes(t *testing.T) {
 		}
 		got, _ := runComplete(t, root, append(slices.Clone(server), "top", "--node", "")...)
 		if !slices.Equal(got, []string{"worker-a", "worker-b", "control-plane"}) {
-			t.Errorf("suggestions = %q", got)
+			t.Errorf("--node suggestions = %q", got)
+		}
+		if top.Flags().Lookup("probe-namespace") == nil {
+			return
+		}
+		streams, _, _, _ = genericiooptions.NewTestIOStreams()
+		got, _ = runComplete(t, NewCmdNetflow(streams), append(slices.Clone(server), "top", "--probe-namespace", "kube")...)
+		if !slices.Equal(got, []string{"kube-system"}) {
+			t.Errorf("--probe-namespace suggestions = %q", got)
 		}
 	})
 }
