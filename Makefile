@@ -38,9 +38,10 @@ tidy-check: ## Fail when go.mod/go.sum or generated docs are stale.
 	@if ! diff -q go.mod /tmp/netflow-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/netflow-go.sum.bak >/dev/null; then \
 		echo "go.mod/go.sum are not tidy: run go mod tidy"; cp /tmp/netflow-go.mod.bak go.mod; cp /tmp/netflow-go.sum.bak go.sum; exit 1; fi
 
-lint: ## Run go vet and staticcheck-grade linters.
+lint: ## Run go vet and golangci-lint (pinned in tools/go.mod).
 	$(GO) vet ./...
-	$(GO) tool golangci-lint run ./...
+	$(GO) build -C tools -o $(CURDIR)/$(BIN)/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+	$(BIN)/golangci-lint run ./...
 
 fmt: ## Format the Go sources.
 	gofmt -w $$(git ls-files '*.go' | grep -v '_bpfel')

@@ -239,7 +239,7 @@ func (a *Aggregator) Add(r *flow.Record) {
 		g = a.match(r)
 	}
 	if g != nil {
-		g.Counters.Add(r)
+		g.Add(r)
 		g.Records++
 	}
 }

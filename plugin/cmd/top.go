@@ -169,7 +169,9 @@ func (o *TopOptions) Run(ctx context.Context) error {
 		agg.AddAll(b.Records)
 		return nil
 	})
-	if err != nil && !(o.Duration > 0 && errors.Is(err, context.DeadlineExceeded)) {
+	// A collection that ran for --duration ends with the deadline: that is
+	// the normal end, not an error.
+	if err != nil && (o.Duration == 0 || !errors.Is(err, context.DeadlineExceeded)) {
 		return err
 	}
 	if n, err := agg.FilterErrors(); n > 0 {
