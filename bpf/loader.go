@@ -1,0 +1,481 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Names of the socket-layer hook sets, in the order Load tries them.
+const (
+	HookSetTpBtf      = "tp_btf"
+	HookSetTracepoint = "tracepoint"
+	HookSetFentry     = "fentry"
+)
+
+// HookSets lists the socket-layer hook sets in order of preference.
+var HookSets = []string{HookSetTpBtf, HookSetTracepoint, HookSetFentry}
+
+// Options configures Load.
+type Options struct {
+	// CgroupRoot is the cgroup2 mount the packet layer attaches to.
+	CgroupRoot string
+	// MaxFlows bounds each of the two kernel flow maps.
+	MaxFlows int
+	// SkipHookSets names socket-layer hook sets not to try.
+	SkipHookSets []string
+	// Logf, when set, receives one line per hook set that failed.
+	Logf func(format string, args ...any)
+}
+
+// Probe is the loaded and attached set of programs and maps.
+type Probe struct {
+	hookSet string
+	links   []link.Link
+	maps    mapObjects
+	progs   []*ebpf.Program
+	iter    *ebpf.Program
+	// active is the flow map the programs count into: 0 = flows_a.
+	active int
+	ring   *ringbuf.Reader
+	closed sync.Once
+	mu     sync.Mutex
+	keys   []netflowFlowKey
+	vals   []netflowFlowVal
+}
+
+type mapObjects struct {
+	Owners      *ebpf.Map `ebpf:"owners"`
+	FlowsA      *ebpf.Map `ebpf:"flows_a"`
+	FlowsB      *ebpf.Map `ebpf:"flows_b"`
+	FlowMaps    *ebpf.Map `ebpf:"flow_maps"`
+	Stats       *ebpf.Map `ebpf:"stats"`
+	DNSEvents   *ebpf.Map `ebpf:"dns_events"`
+	TupleOwners *ebpf.Map `ebpf:"tuple_owners"`
+}
+
+func (m *mapObjects) replacements() map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{
+		"owners": m.Owners, "flows_a": m.FlowsA, "flows_b": m.FlowsB, "flow_maps": m.FlowMaps,
+		"stats": m.Stats, "dns_events": m.DNSEvents, "tuple_owners": m.TupleOwners,
+	}
+}
+
+func (m *mapObjects) close() {
+	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.FlowMaps, m.Stats, m.DNSEvents, m.TupleOwners} {
+		if mp != nil {
+			mp.Close()
+		}
+	}
+}
+
+type packetObjects struct {
+	Egress     *ebpf.Program `ebpf:"skb_egress"`
+	Ingress    *ebpf.Program `ebpf:"skb_ingress"`
+	SockCreate *ebpf.Program `ebpf:"sock_create"`
+	Iter       *ebpf.Program `ebpf:"iter_task_file"`
+}
+
+type tpBtfObjects struct {
+	Send *ebpf.Program `ebpf:"tp_btf_send"`
+	Recv *ebpf.Program `ebpf:"tp_btf_recv"`
+}
+
+type tracepointObjects struct {
+	Send *ebpf.Program `ebpf:"tp_send"`
+	Recv *ebpf.Program `ebpf:"tp_recv"`
+}
+
+type fentryObjects struct {
+	Send *ebpf.Program `ebpf:"fentry_send"`
+	Recv *ebpf.Program `ebpf:"fentry_recv"`
+}
+
+// ErrMissing wraps the errors that name a kernel feature the probe needs.
+var ErrMissing = errors.New("kernel feature missing")
+
+// CheckKernel returns an error naming what the kernel lacks for the probe:
+// BTF type information or a cgroup2 mount at cgroupRoot.
+func CheckKernel(cgroupRoot string) error {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return fmt.Errorf("%w: the kernel has no BTF (/sys/kernel/btf/vmlinux: %v); the probe needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or newer)", ErrMissing, err)
+	}
+	if cgroupRoot == "" {
+		return fmt.Errorf("%w: no cgroup2 file system is mounted (looked at /sys/fs/cgroup and /sys/fs/cgroup/unified)", ErrMissing)
+	}
+	return nil
+}
+
+// Load loads the programs and maps, attaches the packet layer to the cgroup2
+// root, the ownership hooks and the first socket-layer hook set that loads
+// and attaches, and attributes the sockets that already exist.
+func Load(opts Options) (_ *Probe, err error) {
+	if err := CheckKernel(opts.CgroupRoot); err != nil {
+		return nil, err
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil && opts.Logf != nil {
+		opts.Logf("raising RLIMIT_MEMLOCK: %v", err)
+	}
+	spec, err := loadNetflow()
+	if err != nil {
+		return nil, fmt.Errorf("reading the eBPF object: %w", err)
+	}
+	if opts.MaxFlows <= 0 {
+		opts.MaxFlows = 65536
+	}
+	for _, name := range []string{"flows_a", "flows_b"} {
+		spec.Maps[name].MaxEntries = uint32(opts.MaxFlows)
+	}
+	spec.Maps["flow_maps"].InnerMap.MaxEntries = uint32(opts.MaxFlows)
+
+	cache := btf.NewCache()
+	p := &Probe{}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	if err := spec.LoadAndAssign(&p.maps, &ebpf.CollectionOptions{Cache: cache}); err != nil {
+		return nil, fmt.Errorf("creating the eBPF maps: %w", err)
+	}
+	if err := p.maps.FlowMaps.Put(uint32(0), p.maps.FlowsA); err != nil {
+		return nil, fmt.Errorf("installing the flow map: %w", err)
+	}
+	load := func(objs any) error {
+		return spec.LoadAndAssign(objs, &ebpf.CollectionOptions{Cache: cache, MapReplacements: p.maps.replacements()})
+	}
+
+	// The socket layer first: which set loads decides how the packet layer
+	// finds owners.
+	socketSet := ""
+	for _, set := range HookSets {
+		if slices.Contains(opts.SkipHookSets, set) {
+			continue
+		}
+		links, progs, err := attachSocketSet(set, load)
+		if err != nil {
+			if opts.Logf != nil {
+				opts.Logf("hook set %s unavailable: %v", set, err)
+			}
+			continue
+		}
+		p.links = append(p.links, links...)
+		p.progs = append(p.progs, progs...)
+		socketSet = set
+		break
+	}
+	if err := spec.Variables["use_tuple_owners"].Set(uint32(boolInt(socketSet == HookSetTracepoint))); err != nil {
+		return nil, fmt.Errorf("configuring the packet layer: %w", err)
+	}
+
+	var pkt packetObjects
+	if err := load(&pkt); err != nil {
+		return nil, fmt.Errorf("loading the packet-layer programs: %w", err)
+	}
+	p.progs = append(p.progs, pkt.Egress, pkt.Ingress, pkt.SockCreate)
+	p.iter = pkt.Iter
+	for _, a := range []struct {
+		prog *ebpf.Program
+		typ  ebpf.AttachType
+	}{
+		{pkt.SockCreate, ebpf.AttachCGroupInetSockCreate},
+		{pkt.Egress, ebpf.AttachCGroupInetEgress},
+		{pkt.Ingress, ebpf.AttachCGroupInetIngress},
+	} {
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: opts.CgroupRoot, Attach: a.typ, Program: a.prog})
+		if err != nil {
+			return nil, fmt.Errorf("attaching %s to the cgroup2 root %s: %w", a.prog, opts.CgroupRoot, err)
+		}
+		p.links = append(p.links, l)
+	}
+	p.hookSet = "cgroup_skb"
+	if socketSet != "" {
+		p.hookSet += "+" + socketSet
+	}
+
+	// With sock_create attached, no new socket goes unseen: now attribute
+	// the ones that were there before.
+	if err := p.AttributeExisting(); err != nil && opts.Logf != nil {
+		opts.Logf("attributing existing sockets: %v", err)
+	}
+
+	p.ring, err = ringbuf.NewReader(p.maps.DNSEvents)
+	if err != nil {
+		return nil, fmt.Errorf("opening the DNS ring buffer: %w", err)
+	}
+	return p, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func attachSocketSet(set string, load func(any) error) (links []link.Link, progs []*ebpf.Program, err error) {
+	defer func() {
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			for _, p := range progs {
+				p.Close()
+			}
+			links, progs = nil, nil
+		}
+	}()
+	switch set {
+	case HookSetTpBtf:
+		var o tpBtfObjects
+		if err := load(&o); err != nil {
+			return nil, nil, err
+		}
+		progs = append(progs, o.Send, o.Recv)
+		for _, prog := range progs {
+			l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+			if err != nil {
+				return links, progs, err
+			}
+			links = append(links, l)
+		}
+	case HookSetFentry:
+		var o fentryObjects
+		if err := load(&o); err != nil {
+			return nil, nil, err
+		}
+		progs = append(progs, o.Send, o.Recv)
+		for _, prog := range progs {
+			l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+			if err != nil {
+				return links, progs, err
+			}
+			links = append(links, l)
+		}
+	case HookSetTracepoint:
+		var o tracepointObjects
+		if err := load(&o); err != nil {
+			return nil, nil, err
+		}
+		progs = append(progs, o.Send, o.Recv)
+		for i, name := range []string{"sock_send_length", "sock_recv_length"} {
+			l, err := link.Tracepoint("sock", name, progs[i], nil)
+			if err != nil {
+				return links, progs, err
+			}
+			links = append(links, l)
+		}
+	default:
+		return nil, nil, fmt.Errorf("unknown hook set %q", set)
+	}
+	return links, progs, nil
+}
+
+// HookSet names the active hooks, such as "cgroup_skb+tp_btf".
+func (p *Probe) HookSet() string { return p.hookSet }
+
+// Programs returns the loaded programs, for run-time statistics.
+func (p *Probe) Programs() []*ebpf.Program { return p.progs }
+
+// MaxFlows is the capacity of one flow map.
+func (p *Probe) MaxFlows() int { return int(p.maps.FlowsA.MaxEntries()) }
+
+// AttributeExisting runs the task_file iterator, which stores the owning
+// process on every socket that has none yet.
+func (p *Probe) AttributeExisting() error {
+	it, err := link.AttachIter(link.IterOptions{Program: p.iter})
+	if err != nil {
+		return fmt.Errorf("attaching the task_file iterator: %w", err)
+	}
+	defer it.Close()
+	rd, err := it.Open()
+	if err != nil {
+		return fmt.Errorf("running the task_file iterator: %w", err)
+	}
+	defer rd.Close()
+	_, err = io.Copy(io.Discard, rd)
+	return err
+}
+
+// Flow is one flow's counters since the previous Drain.
+type Flow struct {
+	Proto     uint8 // 6 (TCP) or 17 (UDP)
+	Local     netip.AddrPort
+	Remote    netip.AddrPort
+	PID       uint32
+	Comm      string
+	CgroupID  uint64 // cgroup v2 id
+	CgroupV1  uint64 // cpu controller cgroup id, 0 when unknown
+	TxBytes   uint64
+	RxBytes   uint64
+	TxPackets uint64
+	RxPackets uint64
+}
+
+// Drain switches the programs to the other flow map, waits until no program
+// still uses the previous one, then reads and empties it, calling fn for
+// every flow. fn must not keep the pointer.
+func (p *Probe) Drain(fn func(*Flow)) (entries int, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old, next := p.maps.FlowsA, p.maps.FlowsB
+	if p.active == 1 {
+		old, next = next, old
+	}
+	// Replacing a map-of-maps element waits for running programs (the
+	// kernel calls synchronize_rcu), so old gets no further updates.
+	if err := p.maps.FlowMaps.Put(uint32(0), next); err != nil {
+		return 0, fmt.Errorf("switching flow maps: %w", err)
+	}
+	p.active ^= 1
+
+	const chunk = 4096
+	if p.keys == nil {
+		p.keys = make([]netflowFlowKey, chunk)
+		p.vals = make([]netflowFlowVal, chunk)
+	}
+	var cursor ebpf.MapBatchCursor
+	var f Flow
+	for {
+		n, err := old.BatchLookupAndDelete(&cursor, p.keys, p.vals, nil)
+		for i := range n {
+			toFlow(&p.keys[i], &p.vals[i], &f)
+			fn(&f)
+		}
+		entries += n
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return entries, nil
+		}
+		if err != nil {
+			return entries, fmt.Errorf("reading flows: %w", err)
+		}
+	}
+}
+
+func toFlow(k *netflowFlowKey, v *netflowFlowVal, f *Flow) {
+	f.Proto = k.Proto
+	f.Local = netip.AddrPortFrom(netip.AddrFrom16(k.Laddr).Unmap(), k.Lport)
+	f.Remote = netip.AddrPortFrom(netip.AddrFrom16(k.Raddr).Unmap(), k.Rport)
+	f.PID = k.Pid
+	f.Comm = commString(v.Comm)
+	f.CgroupID = v.Cgid
+	f.CgroupV1 = v.CgidV1
+	f.TxBytes, f.RxBytes = v.TxBytes, v.RxBytes
+	f.TxPackets, f.RxPackets = v.TxPackets, v.RxPackets
+}
+
+// commCache interns process names: a node has few, and flows repeat them.
+var commCache sync.Map
+
+func commString(c [16]int8) string {
+	var b [16]byte
+	n := 0
+	for ; n < len(c) && c[n] != 0; n++ {
+		b[n] = byte(c[n])
+	}
+	if s, ok := commCache.Load(b); ok {
+		return s.(string)
+	}
+	s := strings.Clone(string(b[:n]))
+	commCache.Store(b, s)
+	return s
+}
+
+// Counters are the kernel's cumulative loss counters.
+type Counters struct {
+	LostFlows uint64
+	RingDrops uint64
+}
+
+// Counters sums the per-CPU loss counters.
+func (p *Probe) Counters() (Counters, error) {
+	var c Counters
+	for idx, dst := range []*uint64{&c.LostFlows, &c.RingDrops} {
+		var per []uint64
+		if err := p.maps.Stats.Lookup(uint32(idx), &per); err != nil {
+			return c, fmt.Errorf("reading loss counters: %w", err)
+		}
+		for _, v := range per {
+			*dst += v
+		}
+	}
+	return c, nil
+}
+
+// DNSMessage is a DNS response a local socket received.
+type DNSMessage struct {
+	PID      uint32
+	CgroupID uint64
+	CgroupV1 uint64
+	TCP      bool
+	// Data is the start of the message (up to 1 KiB); for TCP it begins
+	// with the two-byte length prefix when the segment starts a message.
+	Data []byte
+}
+
+// ReadDNS blocks until the kernel reports a DNS response, or the probe is
+// closed (then it returns an error wrapping os.ErrClosed).
+func (p *Probe) ReadDNS(rec *ringbuf.Record, m *DNSMessage) error {
+	if err := p.ring.ReadInto(rec); err != nil {
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return fmt.Errorf("reading DNS events: %w", os.ErrClosed)
+		}
+		return fmt.Errorf("reading DNS events: %w", err)
+	}
+	const hdr = 8 + 8 + 4 + 2 + 1 + 1
+	raw := rec.RawSample
+	if len(raw) < hdr {
+		return fmt.Errorf("short DNS event (%d bytes)", len(raw))
+	}
+	le := func(b []byte) uint64 {
+		var v uint64
+		for i := len(b) - 1; i >= 0; i-- {
+			v = v<<8 | uint64(b[i])
+		}
+		return v
+	}
+	m.CgroupID = le(raw[0:8])
+	m.CgroupV1 = le(raw[8:16])
+	m.PID = uint32(le(raw[16:20]))
+	n := int(le(raw[20:22]))
+	m.TCP = raw[22] == 6
+	m.Data = raw[hdr:min(len(raw), hdr+n)]
+	return nil
+}
+
+// Close detaches every program and frees the maps. It is safe to call more
+// than once.
+func (p *Probe) Close() error {
+	p.closed.Do(func() {
+		if p.ring != nil {
+			p.ring.Close()
+		}
+		for i := len(p.links) - 1; i >= 0; i-- {
+			p.links[i].Close()
+		}
+		for _, prog := range p.progs {
+			if prog != nil {
+				prog.Close()
+			}
+		}
+		if p.iter != nil {
+			p.iter.Close()
+		}
+		p.maps.close()
+	})
+	return nil
+}

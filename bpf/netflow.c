@@ -1,0 +1,637 @@
+//go:build ignore
+
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * netflow: IP-layer bytes and packets per flow, for every network namespace
+ * of a node, attributed to the owning process and cgroup.
+ *
+ * Packet layer: cgroup_skb ingress/egress on the cgroup2 root parse each skb
+ * and add its wire bytes to a per-interval flow map.
+ * Ownership: cgroup/sock_create stores the creating process on the socket
+ * (sk_storage, inherited by accepted sockets through BPF_F_CLONE); the socket
+ * layer (tp_btf, classic tracepoints or fentry, whichever loads) refreshes it
+ * in process context on send and receive; a task_file iterator attributes
+ * the sockets that existed before the probe started.
+ */
+
+#include "headers/netflow_kernel.h"
+#include "headers/bpf_helpers.h"
+#include "headers/bpf_endian.h"
+#include "headers/bpf_core_read.h"
+#include "headers/bpf_tracing.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* owner flags */
+#define OWNER_TASK 1 /* filled from a task: cgid_v1 is valid */
+
+/* Who owns a socket. Cached on the socket, so the per-packet path reads it
+ * with one sk_storage lookup. */
+struct owner {
+	__u32 pid;
+	__u32 flags;
+	__u64 cgid;    /* cgroup v2 id */
+	__u64 cgid_v1; /* id of the cpu controller's cgroup (v1 hierarchy on hybrid hosts) */
+	char comm[16];
+};
+
+/* A flow: both ends as the socket sees them, the protocol and the owner.
+ * IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d). */
+struct flow_key {
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u16 lport;
+	__u16 rport;
+	__u8 proto;
+	__u8 _pad[3];
+	__u32 pid;
+};
+
+struct flow_val {
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 rx_packets;
+	__u64 cgid;
+	__u64 cgid_v1;
+	char comm[16];
+};
+
+/* A tuple seen by a socket-layer program that cannot use sk_storage
+ * (classic tracepoints): cgroup_skb moves it onto the socket. */
+struct tuple_key {
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u16 lport;
+	__u16 rport;
+	__u8 proto;
+	__u8 _pad[3];
+};
+
+#define DNS_MAX 1024
+
+struct dns_event {
+	__u64 cgid;
+	__u64 cgid_v1;
+	__u32 pid;
+	__u16 len;
+	__u8 proto;
+	__u8 _pad;
+	__u8 data[DNS_MAX];
+};
+
+enum {
+	STAT_LOST_FLOWS = 0,
+	STAT_RING_DROPS = 1,
+	STAT_MAX = 4,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct owner);
+} owners SEC(".maps");
+
+/* Two flow maps: the programs count into the one in flow_maps[0]; user space
+ * installs the other one and then drains this one. Replacing an element of
+ * a map-of-maps waits for running programs (synchronize_rcu), so no update
+ * lands in a map after it was drained: the deltas are exact. */
+struct flows {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct flow_val);
+};
+
+struct flows flows_a SEC(".maps");
+struct flows flows_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct flows);
+} flow_maps SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} dns_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tuple_key);
+	__type(value, struct owner);
+} tuple_owners SEC(".maps");
+
+/* Set by the loader when the tuple_owners fallback is in use. */
+volatile const __u32 use_tuple_owners = 0;
+
+/* Keep the event type in the object, so bpf2go generates it. */
+const struct dns_event *unused_dns_event __attribute__((unused));
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Owners
+ */
+
+static __always_inline __u64 task_cgid_v1(struct task_struct *task)
+{
+	/* task->cgroups->subsys[cpu]->cgroup->kn->id: direct BTF reads. */
+	struct css_set *cs = task->cgroups;
+	if (!cs)
+		return 0;
+	struct cgroup_subsys_state *css = cs->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)];
+	if (!css)
+		return 0;
+	struct cgroup *cg = css->cgroup;
+	if (!cg)
+		return 0;
+	struct kernfs_node *kn = cg->kn;
+	if (!kn)
+		return 0;
+	return kn->id;
+}
+
+/* Fill o from the current task (process context). */
+static __always_inline void owner_from_current(struct owner *o, __u32 pid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	o->pid = pid;
+	o->cgid = bpf_get_current_cgroup_id();
+	o->cgid_v1 = task_cgid_v1(task);
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+	o->flags = OWNER_TASK;
+}
+
+SEC("cgroup/sock_create")
+int sock_create(void *ctx)
+{
+	struct owner *o = bpf_sk_storage_get(&owners, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!o)
+		return 1;
+	owner_from_current(o, bpf_get_current_pid_tgid() >> 32);
+	return 1;
+}
+
+/* Socket layer with BTF pointers (tp_btf, fentry): refresh the owner in
+ * process context. The fast path is one sk_storage lookup and a compare. */
+static __always_inline void attribute_sk(struct sock *sk)
+{
+	if (!sk)
+		return;
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
+	if (o && o->pid == pid && o->flags == OWNER_TASK)
+		return;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->flags & PF_KTHREAD)
+		return;
+	if (!o) {
+		o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!o)
+			return;
+	}
+	owner_from_current(o, pid);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tp_btf_send, struct sock *sk, int ret, int flags)
+{
+	attribute_sk(sk);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tp_btf_recv, struct sock *sk, int ret, int flags)
+{
+	attribute_sk(sk);
+	return 0;
+}
+
+SEC("fentry/sock_sendmsg")
+int BPF_PROG(fentry_send, struct socket *sock)
+{
+	attribute_sk(sock->sk);
+	return 0;
+}
+
+SEC("fentry/sock_recvmsg")
+int BPF_PROG(fentry_recv, struct socket *sock)
+{
+	attribute_sk(sock->sk);
+	return 0;
+}
+
+/* Classic tracepoints cannot use sk_storage: note the owner under the
+ * socket's tuple, and let cgroup_skb move it onto the socket. */
+static __always_inline void attribute_tuple(void *skp, __u16 family, __u16 protocol)
+{
+	struct sock *sk = skp;
+	struct tuple_key k = {};
+	if (protocol == IPPROTO_MPTCP)
+		protocol = IPPROTO_TCP;
+	if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
+		return;
+	k.proto = protocol;
+	k.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	k.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		k.laddr[10] = 0xff;
+		k.laddr[11] = 0xff;
+		k.raddr[10] = 0xff;
+		k.raddr[11] = 0xff;
+		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(&k.laddr[12], &l, 4);
+		__builtin_memcpy(&k.raddr[12], &r, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&k.laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&k.raddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		return;
+	}
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct owner *cur = bpf_map_lookup_elem(&tuple_owners, &k);
+	if (cur && cur->pid == pid)
+		return;
+	struct owner o = {};
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+		return;
+	o.pid = pid;
+	o.cgid = bpf_get_current_cgroup_id();
+	o.cgid_v1 = BPF_CORE_READ(task, cgroups, subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)], cgroup, kn, id);
+	bpf_get_current_comm(o.comm, sizeof(o.comm));
+	o.flags = OWNER_TASK;
+	bpf_map_update_elem(&tuple_owners, &k, &o, BPF_ANY);
+}
+
+SEC("tracepoint/sock/sock_send_length")
+int tp_send(struct trace_event_raw_sock_msg_length *ctx)
+{
+	attribute_tuple(ctx->sk, ctx->family, ctx->protocol);
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int tp_recv(struct trace_event_raw_sock_msg_length *ctx)
+{
+	attribute_tuple(ctx->sk, ctx->family, ctx->protocol);
+	return 0;
+}
+
+/* Sockets that existed before the probe started: walk every task's files
+ * once and store the first owning process on each socket. */
+SEC("iter/task_file")
+int iter_task_file(struct bpf_iter__task_file *ctx)
+{
+	struct file *file = ctx->file;
+	struct task_struct *task = ctx->task;
+	if (!file || !task)
+		return 0;
+	struct socket *sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	struct sock *sk = sock->sk;
+	if (!sk)
+		return 0;
+	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!o || o->pid)
+		return 0;
+	struct css_set *cs = task->cgroups;
+	if (cs) {
+		struct cgroup *dfl = cs->dfl_cgrp;
+		if (dfl && dfl->kn)
+			o->cgid = dfl->kn->id;
+	}
+	o->cgid_v1 = task_cgid_v1(task);
+	__builtin_memcpy(o->comm, task->comm, sizeof(o->comm));
+	o->flags = OWNER_TASK;
+	o->pid = task->tgid;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Packet layer
+ */
+
+struct l3 {
+	__u32 l4off;    /* offset of the L4 header */
+	__u32 notwire;  /* bytes of the skb that no wire packet carries (jumbo hop-by-hop) */
+	__u8 proto;
+};
+
+/* Copy n bytes at off: straight from the linear area when it holds them. */
+#define LOAD(skb, off, dst, n)                                                        \
+	({                                                                            \
+		void *_d = (void *)(long)(skb)->data;                                 \
+		void *_e = (void *)(long)(skb)->data_end;                             \
+		long _r = 0;                                                          \
+		if (_d + (off) + (n) <= _e)                                           \
+			__builtin_memcpy((dst), _d + (off), (n));                     \
+		else                                                                  \
+			_r = bpf_skb_load_bytes((skb), (off), (dst), (n));            \
+		_r;                                                                   \
+	})
+
+struct ip6_hdr {
+	__be32 vtc_flow;
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct ip4_hdr {
+	__u8 ihl_version;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__sum16 check;
+	__be32 saddr;
+	__be32 daddr;
+};
+
+#define MAX_EXT_HDRS 6
+
+/* parse fills key addresses (as src/dst of the packet) and l3. Returns 0 on
+ * success, -1 for packets that are not TCP/UDP over IP. */
+static __always_inline int parse_ip(struct __sk_buff *skb, struct flow_key *k, struct l3 *l, __u32 *frag)
+{
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct ip4_hdr ip;
+		if (LOAD(skb, 0, &ip, sizeof(ip)))
+			return -1;
+		k->laddr[10] = 0xff;
+		k->laddr[11] = 0xff;
+		k->raddr[10] = 0xff;
+		k->raddr[11] = 0xff;
+		__builtin_memcpy(&k->laddr[12], &ip.saddr, 4);
+		__builtin_memcpy(&k->raddr[12], &ip.daddr, 4);
+		l->l4off = (ip.ihl_version & 0x0f) * 4;
+		l->proto = ip.protocol;
+		/* A non-first fragment has no L4 header. */
+		*frag = bpf_ntohs(ip.frag_off) & 0x1fff;
+		return 0;
+	}
+	if (skb->protocol != bpf_htons(ETH_P_IPV6))
+		return -1;
+
+	struct ip6_hdr ip6;
+	if (LOAD(skb, 0, &ip6, sizeof(ip6)))
+		return -1;
+	__builtin_memcpy(k->laddr, ip6.saddr, 16);
+	__builtin_memcpy(k->raddr, ip6.daddr, 16);
+	__u32 off = sizeof(ip6);
+	__u8 nh = ip6.nexthdr;
+	bool jumbo = ip6.payload_len == 0;
+
+#pragma unroll
+	for (int i = 0; i < MAX_EXT_HDRS; i++) {
+		__u8 ext[2];
+		switch (nh) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			if (LOAD(skb, off, ext, 2))
+				return -1;
+			/* BIG TCP: the jumbo hop-by-hop header lives only in
+			 * the skb; segmentation removes it. */
+			if (nh == IPPROTO_HOPOPTS && jumbo && i == 0)
+				l->notwire = (ext[1] + 1) * 8;
+			nh = ext[0];
+			off += (ext[1] + 1) * 8;
+			break;
+		case IPPROTO_AH:
+			if (LOAD(skb, off, ext, 2))
+				return -1;
+			nh = ext[0];
+			off += (ext[1] + 2) * 4;
+			break;
+		case IPPROTO_FRAGMENT: {
+			__u8 fh[4];
+			if (LOAD(skb, off, fh, 4))
+				return -1;
+			nh = fh[0];
+			*frag = ((fh[2] << 8) | fh[3]) & 0xfff8;
+			off += 8;
+			break;
+		}
+		default:
+			goto done;
+		}
+	}
+done:
+	l->l4off = off;
+	l->proto = nh;
+	return 0;
+}
+
+static __always_inline int count(struct __sk_buff *skb, bool egress)
+{
+	struct flow_key k = {};
+	struct l3 l = {};
+	__u32 frag = 0;
+
+	if (parse_ip(skb, &k, &l, &frag))
+		return 1;
+	if (l.proto != IPPROTO_TCP && l.proto != IPPROTO_UDP)
+		return 1;
+	/* Keep the verifier's view of the offset small. */
+	__u32 l4off = l.l4off;
+	if (l4off > 512)
+		return 1;
+
+	__u16 sport = 0, dport = 0;
+	__u32 l4len = 0;
+	if (!frag) {
+		if (l.proto == IPPROTO_TCP) {
+			__u8 th[14];
+			if (LOAD(skb, l4off, th, sizeof(th)))
+				return 1;
+			sport = (th[0] << 8) | th[1];
+			dport = (th[2] << 8) | th[3];
+			l4len = (th[12] >> 4) * 4;
+		} else {
+			__u8 uh[4];
+			if (LOAD(skb, l4off, uh, sizeof(uh)))
+				return 1;
+			sport = (uh[0] << 8) | uh[1];
+			dport = (uh[2] << 8) | uh[3];
+			l4len = 8;
+		}
+	}
+
+	/* Wire bytes: a GSO skb becomes gso_segs packets, each with the
+	 * headers; the hop-by-hop jumbo header is on none of them. */
+	__u64 len = skb->len;
+	__u64 hdr = l4off + l4len;
+	__u64 bytes = len - l.notwire;
+	__u64 pkts = 1;
+	__u32 gso_size = skb->gso_size;
+	if (gso_size && len > hdr + gso_size) {
+		__u64 segs = skb->gso_segs;
+		__u64 payload = len - hdr;
+		if (!segs)
+			segs = (payload + gso_size - 1) / gso_size;
+		pkts = segs;
+		bytes = payload + segs * (hdr - l.notwire);
+	}
+
+	struct owner *o = 0;
+	struct bpf_sock *sk = skb->sk;
+	if (sk) {
+		sk = bpf_sk_fullsock(sk);
+		if (sk) {
+			o = bpf_sk_storage_get(&owners, sk, 0, 0);
+			if (!o && l.proto == IPPROTO_TCP) {
+				/* An MPTCP subflow: the process owns the MPTCP socket. */
+				struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
+				if (msk)
+					o = bpf_sk_storage_get(&owners, &msk->sk, 0, 0);
+			}
+		}
+	}
+
+	k.proto = l.proto;
+	if (egress) {
+		k.lport = sport;
+		k.rport = dport;
+	} else {
+		/* Swap: the packet's destination is the local end. */
+		__u8 tmp[16];
+		__builtin_memcpy(tmp, k.laddr, 16);
+		__builtin_memcpy(k.laddr, k.raddr, 16);
+		__builtin_memcpy(k.raddr, tmp, 16);
+		k.lport = dport;
+		k.rport = sport;
+	}
+
+	if (!o && use_tuple_owners && sk) {
+		struct tuple_key tk;
+		__builtin_memcpy(&tk, &k, sizeof(tk));
+		struct owner *to = bpf_map_lookup_elem(&tuple_owners, &tk);
+		if (!to) {
+			/* Unconnected UDP: the socket had no peer. */
+			__builtin_memset(tk.raddr, 0, 16);
+			tk.rport = 0;
+			to = bpf_map_lookup_elem(&tuple_owners, &tk);
+		}
+		if (to) {
+			o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+			if (o)
+				__builtin_memcpy(o, to, sizeof(*o));
+			else
+				o = to;
+		}
+	}
+
+	if (o)
+		k.pid = o->pid;
+
+	__u32 zero = 0;
+	void *flows = bpf_map_lookup_elem(&flow_maps, &zero);
+	if (!flows)
+		return 1;
+	struct flow_val *v = bpf_map_lookup_elem(flows, &k);
+	if (!v) {
+		struct flow_val nv = {};
+		if (egress) {
+			nv.tx_bytes = bytes;
+			nv.tx_packets = pkts;
+		} else {
+			nv.rx_bytes = bytes;
+			nv.rx_packets = pkts;
+		}
+		if (o) {
+			nv.cgid = o->cgid;
+			nv.cgid_v1 = o->cgid_v1;
+			__builtin_memcpy(nv.comm, o->comm, sizeof(nv.comm));
+		} else {
+			nv.cgid = bpf_skb_cgroup_id(skb);
+		}
+		long err = bpf_map_update_elem(flows, &k, &nv, BPF_NOEXIST);
+		if (!err)
+			goto dns;
+		if (err != -EEXIST) {
+			stat_inc(STAT_LOST_FLOWS);
+			goto dns;
+		}
+		v = bpf_map_lookup_elem(flows, &k);
+		if (!v)
+			goto dns;
+	}
+	if (egress) {
+		__sync_fetch_and_add(&v->tx_bytes, bytes);
+		__sync_fetch_and_add(&v->tx_packets, pkts);
+	} else {
+		__sync_fetch_and_add(&v->rx_bytes, bytes);
+		__sync_fetch_and_add(&v->rx_packets, pkts);
+	}
+
+dns:
+	/* DNS answers: hand the message to user space. */
+	if (egress || k.rport != 53 || frag)
+		return 1;
+	__u32 off = l4off + l4len;
+	if (off > 1024 || len <= off)
+		return 1;
+	__u32 n = len - off;
+	if (n > DNS_MAX)
+		n = DNS_MAX;
+	if (n < 12)
+		return 1;
+	struct dns_event *ev = bpf_ringbuf_reserve(&dns_events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_inc(STAT_RING_DROPS);
+		return 1;
+	}
+	if (bpf_skb_load_bytes(skb, off, ev->data, n)) {
+		bpf_ringbuf_discard(ev, 0);
+		return 1;
+	}
+	ev->len = n;
+	ev->proto = l.proto;
+	ev->pid = k.pid;
+	if (o) {
+		ev->cgid = o->cgid;
+		ev->cgid_v1 = o->cgid_v1;
+	} else {
+		ev->cgid = bpf_skb_cgroup_id(skb);
+		ev->cgid_v1 = 0;
+	}
+	bpf_ringbuf_submit(ev, 0);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int skb_egress(struct __sk_buff *skb)
+{
+	return count(skb, true);
+}
+
+SEC("cgroup_skb/ingress")
+int skb_ingress(struct __sk_buff *skb)
+{
+	return count(skb, false);
+}
