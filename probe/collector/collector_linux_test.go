@@ -1,0 +1,399 @@
+//go:build linux
+
+package collector
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kubectl-netflow/kubectl-netflow/flow"
+)
+
+// requireKernel skips unless the test runs as root on a kernel with what
+// the probe needs.
+func requireKernel(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the kernel tests load eBPF programs and create namespaces: run as root")
+	}
+	if !exists("/sys/kernel/btf/vmlinux") {
+		t.Skip("the kernel has no BTF (/sys/kernel/btf/vmlinux)")
+	}
+	if detectCgroupRoot() == "" {
+		t.Skip("no cgroup2 mount")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("iproute2's ip is not installed")
+	}
+}
+
+func newCollector(t *testing.T, cfg Config) *Collector {
+	t.Helper()
+	cfg.Logf = t.Logf
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	t.Logf("hook set %s", c.HookSet())
+	return c
+}
+
+// collectFor returns the records of the given pids over all intervals
+// since the last call, merged per flow.
+func collectFor(t *testing.T, c *Collector, pids ...int) []flow.Record {
+	t.Helper()
+	recs, st, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LostFlows != 0 {
+		t.Errorf("the kernel lost %d flow updates", st.LostFlows)
+	}
+	want := map[int64]bool{}
+	for _, p := range pids {
+		want[int64(p)] = true
+	}
+	type key struct {
+		proto, addr, dst string
+		port, dport, pid int64
+	}
+	merged := map[key]*flow.Record{}
+	var out []flow.Record
+	for i := range recs {
+		r := &recs[i]
+		if os.Getenv("NETFLOW_DEBUG") != "" && r.Protocol == "tcp" {
+			t.Logf("all: %s %s:%d -> %s:%d pid %d tx %d/%d rx %d/%d", r.Process, r.Addr, r.Port, r.DstAddr, r.DstPort, r.PID, r.TxBytes, r.TxPackets, r.RxBytes, r.RxPackets)
+		}
+		if !want[r.PID] {
+			continue
+		}
+		k := key{r.Protocol, r.Addr, r.DstAddr, r.Port, r.DstPort, r.PID}
+		if m, ok := merged[k]; ok {
+			m.Add(r)
+			continue
+		}
+		merged[k] = r
+	}
+	for _, r := range merged {
+		out = append(out, *r)
+	}
+	return out
+}
+
+func within(t *testing.T, what string, got, want int64, tol float64) {
+	t.Helper()
+	if want == 0 && got == 0 {
+		return
+	}
+	err := math.Abs(float64(got-want)) / float64(want)
+	if err > tol {
+		t.Errorf("%s: got %d, want %d (error %.4f%%, allowed %.2f%%)", what, got, want, 100*err, 100*tol)
+	} else {
+		t.Logf("%s: got %d, want %d (error %.4f%%)", what, got, want, 100*err)
+	}
+}
+
+// ipHeader is the IP header of one packet: IPv4 without options, IPv6
+// without extension headers.
+func ipHeader(v6 bool) int64 {
+	if v6 {
+		return 40
+	}
+	return 20
+}
+
+func TestTCPUDPAccuracy(t *testing.T) {
+	requireKernel(t)
+	c := newCollector(t, Config{})
+	if !strings.HasPrefix(c.HookSet(), "cgroup_skb") {
+		t.Fatalf("hook set %q", c.HookSet())
+	}
+	checkTraffic(t, c)
+}
+
+// TestFallbackHookSet disables the preferred socket layer: the next set
+// that loads must count and attribute as well.
+func TestFallbackHookSet(t *testing.T) {
+	requireKernel(t)
+	mountTracefs(t)
+	c := newCollector(t, Config{SkipHookSets: []string{"tp_btf"}})
+	if c.HookSet() == "cgroup_skb+tp_btf" {
+		t.Fatalf("hook set %q: tp_btf was not skipped", c.HookSet())
+	}
+	checkTraffic(t, c)
+}
+
+// mountTracefs mounts tracefs for the classic tracepoint set when the host
+// has not, and unmounts it afterwards.
+func mountTracefs(t *testing.T) {
+	const dir = "/sys/kernel/tracing"
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) == nil && st.Type == unix.TRACEFS_MAGIC {
+		return
+	}
+	if err := unix.Mount("tracefs", dir, "tracefs", 0, ""); err != nil {
+		t.Logf("tracefs not mounted (%v): the classic tracepoint set will not load", err)
+		return
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, 0) })
+}
+
+func checkTraffic(t *testing.T, c *Collector) {
+	cgRoot := detectCgroupRoot()
+	cpuRoot := detectCPUV1Root()
+	a, b := newVethPair(t)
+	for _, tc := range []struct {
+		name       string
+		proto      string
+		v6         bool
+		serverNS   string
+		serverAddr string
+	}{
+		{"tcp4-loopback", "tcp", false, a, "127.0.0.1:0"},
+		{"tcp6-loopback", "tcp", true, a, "[::1]:0"},
+		{"tcp4-veth", "tcp", false, b, vethB4 + ":0"},
+		{"tcp6-veth", "tcp", true, b, "[" + vethB6 + "]:0"},
+		{"udp4-loopback", "udp", false, a, "127.0.0.1:0"},
+		{"udp6-loopback", "udp", true, a, "[::1]:0"},
+		{"udp4-veth", "udp", false, b, vethB4 + ":0"},
+		{"udp6-veth", "udp", true, b, "[" + vethB6 + "]:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clientID, serverID := randomHex(64), randomHex(64)
+			// The client is in a container on both hierarchies; the
+			// server only on the v1 cpu hierarchy, as on a hybrid host
+			// with a cgroupfs kubelet.
+			clientCgroups := []string{newCgroup(t, cgRoot, clientID)}
+			var serverCgroups []string
+			if cpuRoot != "" {
+				clientCgroups = append(clientCgroups, newCgroup(t, cpuRoot, clientID))
+				serverCgroups = append(serverCgroups, newCgroup(t, cpuRoot, serverID))
+			} else {
+				serverCgroups = append(serverCgroups, newCgroup(t, cgRoot, serverID))
+			}
+			if tc.proto == "tcp" {
+				checkTCP(t, c, tc.v6, a, tc.serverNS, tc.serverAddr, clientCgroups, serverCgroups, clientID, serverID)
+			} else {
+				checkUDP(t, c, tc.v6, a, tc.serverNS, tc.serverAddr, clientCgroups, serverCgroups, clientID, serverID)
+			}
+		})
+	}
+}
+
+// testComm is the kernel's name of this test binary's processes.
+func testComm() string {
+	name := filepath.Base(os.Args[0])
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	return name
+}
+
+func checkOwner(t *testing.T, r flow.Record, pid int, container string) {
+	t.Helper()
+	if want := testComm(); r.Process != want {
+		t.Errorf("flow %s:%d->%s:%d: process %q, want %q", r.Addr, r.Port, r.DstAddr, r.DstPort, r.Process, want)
+	}
+	if r.PID != int64(pid) {
+		t.Errorf("pid %d, want %d", r.PID, pid)
+	}
+	if r.ContainerID != container {
+		t.Errorf("flow %s:%d->%s:%d of pid %d: container id %q, want %q", r.Addr, r.Port, r.DstAddr, r.DstPort, r.PID, r.ContainerID, container)
+	}
+}
+
+func checkTCP(t *testing.T, c *Collector, v6 bool, clientNS, serverNS, serverAddr string, clientCG, serverCG []string, clientID, serverID string) {
+	const n = 10_000_000
+	c.Collect(context.Background()) // start a fresh interval
+	srv := startHelper(t, serverNS, "tcp-server", serverAddr, n, serverCG...)
+	addr := srv.line(t)
+	cli := startHelper(t, clientNS, "tcp-client", addr, n, clientCG...)
+	cliRetrans := retransLine(t, cli)
+	srvRetrans := retransLine(t, srv)
+	cli.wait(t)
+	srv.wait(t)
+	recs := collectFor(t, c, cli.pid, srv.pid)
+	if len(recs) != 2 {
+		t.Fatalf("want one flow per side, got %d: %+v", len(recs), recs)
+	}
+	// Every TCP segment carries the IP header and 32 bytes of TCP header
+	// (timestamps on); SYNs carry 8 more bytes of options. Subtracting the
+	// headers of the packets counted must leave the payload.
+	// Retransmitted segments are on the wire too.
+	hdr := ipHeader(v6) + 32
+	for _, r := range recs {
+		side := "server"
+		pid, id, sent, got := srv.pid, serverID, srvRetrans, cliRetrans
+		if r.PID == int64(cli.pid) {
+			side, pid, id, sent, got = "client", cli.pid, clientID, cliRetrans, srvRetrans
+		}
+		checkOwner(t, r, pid, id)
+		within(t, side+" tx payload", r.TxBytes-r.TxPackets*hdr, n+sent, 0.001)
+		within(t, side+" rx payload", r.RxBytes-r.RxPackets*hdr, n+got, 0.001)
+	}
+	// Both ends counted the same packets: egress on one side is ingress
+	// on the other.
+	if recs[0].TxBytes != recs[1].RxBytes || recs[0].RxBytes != recs[1].TxBytes {
+		t.Errorf("sides disagree: %d/%d tx/rx vs %d/%d", recs[0].TxBytes, recs[0].RxBytes, recs[1].TxBytes, recs[1].RxBytes)
+	}
+}
+
+// retransLine reads the "retrans N" line a TCP helper prints at its end.
+func retransLine(t *testing.T, h *helper) int64 {
+	t.Helper()
+	var n int64
+	if _, err := fmt.Sscanf(h.line(t), "retrans %d", &n); err != nil {
+		t.Fatalf("helper %d: %v", h.pid, err)
+	}
+	return n
+}
+
+func checkUDP(t *testing.T, c *Collector, v6 bool, clientNS, serverNS, serverAddr string, clientCG, serverCG []string, clientID, serverID string) {
+	const n, size = 1000, 1000
+	c.Collect(context.Background())
+	srv := startHelper(t, serverNS, "udp-server", serverAddr, n, serverCG...)
+	addr := srv.line(t)
+	cli := startHelper(t, clientNS, "udp-client", addr, n, clientCG...)
+	cli.wait(t)
+	got := srv.line(t)
+	srv.wait(t)
+	if got != "1000" {
+		t.Fatalf("the server received %s datagrams", got)
+	}
+	recs := collectFor(t, c, cli.pid, srv.pid)
+	want := int64(n) * (size + 8 + ipHeader(v6))
+	var sawClient, sawServer bool
+	for _, r := range recs {
+		if r.PID == int64(cli.pid) {
+			sawClient = true
+			checkOwner(t, r, cli.pid, clientID)
+			within(t, "client tx bytes", r.TxBytes, want, 0.001)
+			if r.TxPackets != n {
+				t.Errorf("client tx packets %d, want %d", r.TxPackets, n)
+			}
+		} else {
+			sawServer = true
+			checkOwner(t, r, srv.pid, serverID)
+			within(t, "server rx bytes", r.RxBytes, want, 0.001)
+		}
+	}
+	if !sawClient || !sawServer {
+		t.Fatalf("missing flows: %+v", recs)
+	}
+}
+
+func TestDNSDomain(t *testing.T) {
+	requireKernel(t)
+	c := newCollector(t, Config{})
+	a, b := newVethPair(t)
+	id := randomHex(64)
+	cg := newCgroup(t, detectCgroupRoot(), id)
+	srv := startHelper(t, b, "dns-server", vethB4, 0)
+	srv.line(t)
+	cli := startHelper(t, a, "dns-client", vethB4, 100_000, cg)
+	cli.wait(t)
+	srv.wait(t)
+	// The DNS answer reaches user space through a ring buffer.
+	time.Sleep(100 * time.Millisecond)
+	recs := collectFor(t, c, cli.pid)
+	found := false
+	for _, r := range recs {
+		if r.Protocol == "tcp" && r.DstPort == 8080 {
+			found = true
+			if r.DstDomain != testDomain {
+				t.Errorf("dst_domain %q, want %q", r.DstDomain, testDomain)
+			}
+			if r.ContainerID != id {
+				t.Errorf("container id %q, want %q", r.ContainerID, id)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no flow to port 8080 among %+v", recs)
+	}
+}
+
+func TestExistingSockets(t *testing.T) {
+	requireKernel(t)
+	// A connection made before the probe starts.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	conn, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	srv := <-accepted
+	defer srv.Close()
+
+	c := newCollector(t, Config{})
+	c.Collect(context.Background())
+	// Only send on the accepted side, so the socket layer (which attributes
+	// in process context) never sees the dialing socket.
+	if _, err := srv.Write(make([]byte, 5000)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5000)
+	if err := conn.(*net.TCPConn).SetReadBuffer(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for got := 0; got < 5000; {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	// Wait for the kernel's ACKs to leave, then look at every record of
+	// the dialing socket: the iterator must have attributed the packets
+	// that arrived before this process touched the socket again.
+	time.Sleep(50 * time.Millisecond)
+	recs, _, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := conn.LocalAddr().(*net.TCPAddr)
+	var rx int64
+	for _, r := range recs {
+		if r.Port != int64(local.Port) || r.Protocol != "tcp" {
+			continue
+		}
+		if r.PID != int64(os.Getpid()) || r.Process != testComm() {
+			t.Errorf("flow of the pre-existing socket attributed to pid %d %q, want %d", r.PID, r.Process, os.Getpid())
+		}
+		rx += r.RxBytes
+	}
+	if rx < 5000 {
+		t.Fatalf("rx bytes of the pre-existing socket: %d, want >= 5000 (records %+v)", rx, recs)
+	}
+}
+
+func TestNotCgroup2(t *testing.T) {
+	requireKernel(t)
+	_, err := New(Config{CgroupRoot: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "cgroup2") {
+		t.Fatalf("New on a directory that is not a cgroup2 mount: %v", err)
+	}
+}

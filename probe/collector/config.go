@@ -1,0 +1,40 @@
+// Package collector is the node probe's flow source: it loads the eBPF
+// programs of package bpf, drains their per-interval flow counters and turns
+// them into flow records attributed to processes and containers, with DNS
+// names and Service translations where the node saw them.
+package collector
+
+import "github.com/kubectl-netflow/kubectl-netflow/probe"
+
+// Config configures a Collector. The zero value is usable.
+type Config struct {
+	// MaxFlows bounds the kernel flow map: the flows one interval can hold.
+	// Updates beyond it are counted in probe.Stats.LostFlows. Default 65536.
+	MaxFlows int
+	// SkipHookSets names socket-layer hook sets not to try ("tp_btf",
+	// "tracepoint", "fentry"), for tests and for kernels where one
+	// misbehaves.
+	SkipHookSets []string
+	// CgroupRoot is the cgroup2 mount. Empty means autodetect:
+	// /sys/fs/cgroup if it is cgroup2, else /sys/fs/cgroup/unified.
+	CgroupRoot string
+	// CgroupV1CPURoot is the cgroup v1 cpu hierarchy, used on hybrid hosts
+	// where containers live only in v1 hierarchies. Empty means autodetect
+	// (/sys/fs/cgroup/cpu when it is a v1 cpu hierarchy).
+	CgroupV1CPURoot string
+	// ConntrackNetns is the path of the network namespace whose connection
+	// tracking translates Service addresses (the node's, for example
+	// /proc/<pid of a host process>/ns/net). Empty means the probe's own.
+	ConntrackNetns string
+	// DisableConntrack turns the Service translation off.
+	DisableConntrack bool
+	// DNSCacheSize bounds the IP-to-name entries learned from DNS answers,
+	// over all containers. Default 65536.
+	DNSCacheSize int
+	// Logf, when set, receives diagnostics (hook sets that failed to load,
+	// a missing conntrack). Nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Both platforms' Collectors implement the probe's source interface.
+var _ probe.Source = (*Collector)(nil)
