@@ -3,12 +3,21 @@
 package app
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/kubectl-netflow/kubectl-netflow/probe"
+	"github.com/kubectl-netflow/kubectl-netflow/probe/collector"
 )
 
-func newSource(SourceConfig) (probe.Source, error) {
-	// The eBPF collector (probe/collector) is wired in here once it lands.
-	return nil, errors.New("this build has no eBPF collector yet")
+// newSource loads the eBPF collector.
+func newSource(cfg SourceConfig) (probe.Source, error) {
+	c, err := collector.New(collector.Config{
+		MaxFlows:     cfg.MaxFlows,
+		SkipHookSets: cfg.SkipHookSets,
+		Logf:         cfg.Logf,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading the probe: %w", err)
+	}
+	return c, nil
 }
