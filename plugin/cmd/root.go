@@ -33,6 +33,8 @@ away when you quit.`,
 
 	cmd.AddCommand(
 		NewCmdTop(configFlags, streams),
+		NewCmdFlows(configFlags, streams),
+		NewCmdCleanup(configFlags, streams),
 		NewCmdFields(streams),
 		NewCmdVersion(streams),
 	)

@@ -1,0 +1,204 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kubectl-netflow/kubectl-netflow/flow"
+	"github.com/kubectl-netflow/kubectl-netflow/probe/client"
+	"github.com/kubectl-netflow/kubectl-netflow/probe/server"
+	"github.com/kubectl-netflow/kubectl-netflow/probe/server/servertest"
+)
+
+// fakeProbes stands in for the probe pods.
+type fakeProbes struct {
+	fail    map[string]error
+	why     func(node string) string
+	deleted atomic.Int32
+}
+
+func (f *fakeProbes) Start(_ context.Context, nodes []string, _ time.Duration, progress func(string, string)) ([]string, map[string]error, error) {
+	var running []string
+	failed := map[string]error{}
+	for _, n := range nodes {
+		if err := f.fail[n]; err != nil {
+			failed[n] = err
+			continue
+		}
+		progress(n, "probe running")
+		running = append(running, n)
+	}
+	return running, failed, nil
+}
+
+func (f *fakeProbes) Why(_ context.Context, node string) string {
+	if f.why == nil {
+		return ""
+	}
+	return f.why(node)
+}
+
+func (f *fakeProbes) Delete(time.Duration) error { f.deleted.Add(1); return nil }
+
+// tagEnricher marks records so tests see they went through it.
+type tagEnricher struct{}
+
+func (tagEnricher) Start(context.Context) error { return nil }
+func (tagEnricher) Enrich(r *flow.Record)       { r.WorkloadKind = "Deployment" }
+
+func startProbe(t *testing.T, node, boot string, records int) *servertest.Server {
+	t.Helper()
+	return servertest.Start(t, &servertest.Source{Records: func(int) int { return records }, Hooks: "test"}, server.Config{
+		Listen: "127.0.0.1:0", Interval: 20 * time.Millisecond, StatsInterval: 50 * time.Millisecond,
+		IdleTimeout: time.Minute, MaxLifetime: time.Hour, NodeName: node, BootID: boot, KernelRelease: "6.1.0",
+	})
+}
+
+func connector(addrs map[string]string) func(context.Context, string) (Stream, error) {
+	return func(ctx context.Context, node string) (Stream, error) {
+		return client.Dial(ctx, addrs[node])
+	}
+}
+
+// collect streams src for d and returns records per node and the last status.
+func collect(t *testing.T, src flow.Source, d time.Duration) (map[string]int, *flow.Status, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	byNode := map[string]int{}
+	var last *flow.Status
+	err := src.Stream(ctx, func(b *flow.Batch) error {
+		for i := range b.Records {
+			if b.Records[i].WorkloadKind != "Deployment" {
+				t.Errorf("record not enriched: %+v", b.Records[i])
+			}
+			byNode[b.Records[i].NodeName]++
+		}
+		if b.Status != nil {
+			last = b.Status
+		}
+		return nil
+	})
+	return byNode, last, err
+}
+
+func TestSharedKernelReadsOneProbe(t *testing.T) {
+	a := startProbe(t, "a", "boot-1", 3)
+	b := startProbe(t, "b", "boot-1", 3)
+	c := startProbe(t, "c", "boot-2", 3)
+	probes := &fakeProbes{}
+	src := New(Config{
+		Name: "test", Nodes: []string{"a", "b", "c"}, Probes: probes,
+		Connect:  connector(map[string]string{"a": a.Addr, "b": b.Addr, "c": c.Addr}),
+		Enricher: tagEnricher{},
+	})
+	byNode, st, err := collect(t, src, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byNode["a"] > 0 && byNode["b"] > 0 {
+		t.Errorf("records from both probes of one kernel: %v", byNode)
+	}
+	if byNode["a"]+byNode["b"] == 0 || byNode["c"] == 0 {
+		t.Errorf("records missing: %v", byNode)
+	}
+	if st == nil || !st.SharedKernel || len(st.NodesStreaming) != 3 || !st.Live || st.HookSets["c"] != "test" {
+		t.Errorf("status = %+v", st)
+	}
+	if probes.deleted.Load() != 1 {
+		t.Errorf("probes deleted %d times, want 1", probes.deleted.Load())
+	}
+}
+
+func TestFailedNodesReportedOthersKeepGoing(t *testing.T) {
+	a := startProbe(t, "a", "boot-a", 2)
+	src := New(Config{
+		Nodes: []string{"a", "b", "win"}, Unusable: map[string]string{"win": "runs windows"},
+		Probes:   &fakeProbes{fail: map[string]error{"b": errors.New("ErrImagePull: cannot pull")}},
+		Connect:  connector(map[string]string{"a": a.Addr}),
+		Enricher: tagEnricher{},
+	})
+	byNode, st, err := collect(t, src, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byNode["a"] == 0 {
+		t.Error("no records from the healthy node")
+	}
+	if !strings.Contains(st.NodesFailed["b"], "ErrImagePull") || st.NodesFailed["win"] != "runs windows" || st.SharedKernel {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestNoProbeStarts(t *testing.T) {
+	probes := &fakeProbes{fail: map[string]error{"a": errors.New("Unschedulable: taint")}}
+	src := New(Config{Nodes: []string{"a"}, Probes: probes, Enricher: tagEnricher{}})
+	_, _, err := collect(t, src, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "a: Unschedulable") {
+		t.Fatalf("err = %v", err)
+	}
+	if probes.deleted.Load() != 1 {
+		t.Error("probes not deleted after a failed start")
+	}
+}
+
+func TestLostProbeReconnectsThenIsLost(t *testing.T) {
+	a := startProbe(t, "a", "boot-a", 1)
+	b := startProbe(t, "b", "boot-b", 1)
+	var mu sync.Mutex
+	gone := false
+	var dials atomic.Int32
+	probes := &fakeProbes{why: func(node string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		if node == "b" && gone {
+			return "the probe exited (code 1, Error): boom"
+		}
+		return ""
+	}}
+	src := New(Config{
+		Nodes: []string{"a", "b"}, Probes: probes, Enricher: tagEnricher{},
+		Backoff: 20 * time.Millisecond, ConnectTimeout: 100 * time.Millisecond,
+		Connect: func(ctx context.Context, node string) (Stream, error) {
+			if node == "b" {
+				dials.Add(1)
+				return client.Dial(ctx, b.Addr)
+			}
+			return client.Dial(ctx, a.Addr)
+		},
+	})
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		b.Stop() // the stream breaks: the source reconnects
+		time.Sleep(300 * time.Millisecond)
+		mu.Lock()
+		gone = true // now the pod is gone for good
+		mu.Unlock()
+	}()
+	_, st, err := collect(t, src, 1500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dials.Load() < 2 {
+		t.Errorf("dialled b %d times, want a reconnect", dials.Load())
+	}
+	if !strings.Contains(st.NodesFailed["b"], "lost: the probe exited") || len(st.NodesStreaming) != 1 {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestTee(t *testing.T) {
+	var buf strings.Builder
+	src := Tee(&flow.ReplaySource{Name: "-", Stdin: strings.NewReader(`{"ts":"2025-01-01T00:00:00Z","protocol":"tcp","ns":"a","tx_bytes":5,"rx_bytes":0,"tx_packets":1,"rx_packets":0}` + "\n")}, &buf)
+	if err := src.Stream(context.Background(), func(*flow.Batch) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"ns":"a"`) || !strings.Contains(buf.String(), `"tx_bytes":5`) {
+		t.Errorf("recorded %q", buf.String())
+	}
+}
