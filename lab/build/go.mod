@@ -2,7 +2,10 @@ module github.com/kubectl-netflow/kubectl-netflow/lab/build
 
 go 1.24.0
 
-require k8s.io/kubernetes v1.34.4
+require (
+	golang.org/x/sys v0.31.0
+	k8s.io/kubernetes v1.34.4
+)
 
 require (
 	cel.dev/expr v0.24.0 // indirect
@@ -115,7 +118,6 @@ require (
 	golang.org/x/net v0.38.0 // indirect
 	golang.org/x/oauth2 v0.27.0 // indirect
 	golang.org/x/sync v0.12.0 // indirect
-	golang.org/x/sys v0.31.0 // indirect
 	golang.org/x/term v0.30.0 // indirect
 	golang.org/x/text v0.23.0 // indirect
 	golang.org/x/time v0.9.0 // indirect

@@ -50,7 +50,7 @@ oci_image() {
 	rm -rf "$tmp"
 }
 
-key=$(cat "${BASH_SOURCE[0]}" "$DEBS/bin/busybox" "$LAB_CACHE/coredns/coredns" "$LAB_CACHE/k8s-v1.34.4/pause" | sha256sum | cut -c1-16)
+key=$(cat "${BASH_SOURCE[0]}" "$DEBS/bin/busybox" "$LAB_CACHE/coredns/coredns" "$K8S_BIN/pause" | sha256sum | cut -c1-16)
 stamp="$OUT/.stamp-$key"
 if [[ -f $stamp ]]; then
 	exit 0
@@ -70,7 +70,7 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/busybox/etc/group"
 oci_image busybox "$work/busybox" '["/bin/sh"]' 'null'
 
 mkdir -p "$work/pause"
-cp "$LAB_CACHE/k8s-v1.34.4/pause" "$work/pause/pause"
+cp "$K8S_BIN/pause" "$work/pause/pause"
 oci_image pause "$work/pause" '["/pause"]' 'null'
 
 mkdir -p "$work/coredns/etc/coredns" "$work/coredns/tmp"

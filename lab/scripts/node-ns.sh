@@ -18,6 +18,14 @@ for keep in "$LAB_STATE" "$LAB_CACHE"; do
 		mount --bind "$keep" "$root$keep"
 	fi
 done
+# A sysfs mounted in the node's network namespace shows the node's interfaces; the
+# machine's mounts below /sys (cgroups, bpffs, tracefs) are carried over.
+mkdir -p "$node_dir/sys"
+mount -t sysfs sysfs "$node_dir/sys"
+while read -r m; do
+	[[ -d $node_dir/sys${m#/sys} ]] && mount --rbind "$m" "$node_dir/sys${m#/sys}"
+done < <(awk '$5 ~ /^\/sys\/[^\/]+\/[^\/]+$/ {print $5}' /proc/self/mountinfo | sort -u)
+mount --move "$node_dir/sys" /sys
 mount --rbind "$root/var" /var
 mount --bind "$root/run" /run
 # Hard-coded paths of containerd, runc, CNI and the kubelet now land in the node's folder.

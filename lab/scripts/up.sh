@@ -42,7 +42,7 @@ mkdir -p "$S"/{pids,logs,nodes}
 # Wrappers that run the unpacked iptables and conntrack against their own libraries.
 mkdir -p "$LAB_CACHE/bin"
 for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
-	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s XTABLES_LIBDIR=%s exec -a %s %s "$@"\n' \
+	printf '#!/bin/bash\nLD_LIBRARY_PATH=%s XTABLES_LIBDIR=%s exec -a %s %s "$@"\n' \
 		"$DEBS/usr/lib/x86_64-linux-gnu" "$DEBS/usr/lib/x86_64-linux-gnu/xtables" "$t" "$DEBS/usr/sbin/xtables-nft-multi" \
 		>"$LAB_CACHE/bin/$t"
 done
@@ -135,7 +135,8 @@ for n in "${NODES[@]}"; do
 	ns=$(node_netns "$n")
 	log "node $n ($(node_zone "$n"), $(node_ip "$n"), pods $(node_pod_cidr "$n")) in $ns"
 	mkdir -p "$N/cni" "$N/volume-plugins"
-	start_daemon "$n-ns" ip netns exec "$ns" unshare --mount --propagation private \
+	# nsenter, not ip netns exec: that one remounts /sys without the cgroup mounts.
+	start_daemon "$n-ns" nsenter --net="/run/netns/$ns" -- unshare --mount --propagation private \
 		bash "$LAB_SRC/scripts/node-ns.sh" "$N"
 	wait_for "the mount namespace of $n" 10 test -f "$N/ns-ready"
 	holder=$(tracked_pid "$n-ns")
