@@ -1,0 +1,63 @@
+//go:build linux
+
+// Command holder attaches the collector and drains it every second until
+// SIGINT or SIGTERM, for probe/bench/run.sh. On exit it prints its peak RSS
+// and the flows it read.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kubectl-netflow/kubectl-netflow/probe/collector"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "holder:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := collector.New(collector.Config{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Println("hookset", c.HookSet())
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	flows := 0
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Println("flows", flows)
+			fmt.Println("rss_peak_kib", peakRSS())
+			return nil
+		case <-tick.C:
+			recs, _, err := c.Collect(ctx)
+			if err != nil {
+				return err
+			}
+			flows += len(recs)
+		}
+	}
+}
+
+func peakRSS() string {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strings.TrimSuffix(strings.TrimSpace(v), " kB")
+		}
+	}
+	return "?"
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Measures the probe's cost on this machine and prints the figures issue 3
+# asks for:
+#   - TCP throughput with the probe attached / without (iperf3 on loopback,
+#     1 KiB and 128 KiB writes, interleaved runs),
+#   - cost per event of each program (kernel.bpf_stats_enabled, restored after),
+#   - the time to read 50,000 flows (go test -bench Drain50k),
+#   - the probe's peak RSS and its CPU use while idle.
+# Needs root, iperf3 and python3. ROUNDS and SECONDS_PER_RUN tune the length.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-5}
+SECS=${SECONDS_PER_RUN:-3}
+PORT=${PORT:-5299}
+cd "$(dirname "$0")/../.."
+
+[ "$(id -u)" = 0 ] || { echo "run as root: the probe loads eBPF programs" >&2; exit 1; }
+command -v iperf3 >/dev/null || { echo "iperf3 not found: apt-get install iperf3" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+prev_stats=$(sysctl -n kernel.bpf_stats_enabled)
+iperf_pid=""
+holder_pid=""
+cleanup() {
+	[ -n "$holder_pid" ] && kill "$holder_pid" 2>/dev/null && wait "$holder_pid" 2>/dev/null || true
+	[ -n "$iperf_pid" ] && kill "$iperf_pid" 2>/dev/null || true
+	sysctl -qw kernel.bpf_stats_enabled="$prev_stats"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/holder" ./probe/bench/holder
+iperf3 -s -B 127.0.0.1 -p "$PORT" >/dev/null 2>&1 &
+iperf_pid=$!
+sleep 0.5
+
+start_holder() {
+	"$tmp/holder" >"$tmp/holder.out" 2>"$tmp/holder.err" &
+	holder_pid=$!
+	for _ in $(seq 50); do grep -q hookset "$tmp/holder.out" 2>/dev/null && return; sleep 0.1; done
+	echo "the probe did not start:" >&2; cat "$tmp/holder.err" >&2; exit 1
+}
+stop_holder() {
+	kill -TERM "$holder_pid"; wait "$holder_pid" || true; holder_pid=""
+}
+
+# iperf3 prints JSON; take the receiver's bits per second.
+throughput() {
+	iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECS" -l "$1" -J |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'
+}
+
+# Sum run_time_ns and run_cnt of the probe's programs, by name.
+prog_stats() {
+	bpftool -j prog show | python3 -c '
+import json, sys
+names = {"skb_egress": "packet", "skb_ingress": "packet", "tp_btf_send": "socket", "tp_btf_recv": "socket",
+         "tp_send": "socket", "tp_recv": "socket", "fentry_send": "socket", "fentry_recv": "socket",
+         "sock_create": "sock_create"}
+acc = {}
+for p in json.load(sys.stdin):
+    layer = names.get(p.get("name"))
+    if layer:
+        t, n = acc.get(layer, (0, 0))
+        acc[layer] = (t + p.get("run_time_ns", 0), n + p.get("run_cnt", 0))
+for layer, (t, n) in sorted(acc.items()):
+    print(layer, t, n)'
+}
+
+sysctl -qw kernel.bpf_stats_enabled=1
+declare -A stat_t stat_n
+for size in 1K 128K; do
+	off=(); on=()
+	for r in $(seq "$ROUNDS"); do
+		off+=("$(throughput "$size")")
+		start_holder
+		on+=("$(throughput "$size")")
+		while read -r layer t n; do
+			stat_t[$layer]=$(( ${stat_t[$layer]:-0} + t )); stat_n[$layer]=$(( ${stat_n[$layer]:-0} + n ))
+		done < <(prog_stats)
+		stop_holder
+	done
+	python3 - "$size" "${off[*]}" "${on[*]}" <<'PY'
+import statistics, sys
+size, off, on = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+mo, mn = statistics.median(off), statistics.median(on)
+print(f"throughput loopback {size:>4} writes: without {mo/1e9:6.2f} Gbit/s, with {mn/1e9:6.2f} Gbit/s, ratio {mn/mo:.3f} (median of {len(off)} interleaved runs; per run: {' '.join(f'{b/a:.2f}' for a, b in zip(off, on))})")
+PY
+done
+sysctl -qw kernel.bpf_stats_enabled="$prev_stats"
+hookset=$(awk '/hookset/ {print $2}' "$tmp/holder.out")
+echo "hook set: $hookset"
+for layer in packet socket sock_create; do
+	n=${stat_n[$layer]:-0}
+	if [ "$n" -gt 0 ]; then
+		echo "cost per event, $layer layer: $(( ${stat_t[$layer]} / n )) ns ($n events)"
+	fi
+done
+
+# Idle: attach, wait, measure CPU time and RSS.
+start_holder
+sleep 1
+t0=$(awk '{print $14+$15}' /proc/$holder_pid/stat)
+sleep 10
+t1=$(awk '{print $14+$15}' /proc/$holder_pid/stat)
+hz=$(getconf CLK_TCK)
+stop_holder
+python3 -c "print(f'idle CPU: {100*($t1-$t0)/$hz/10:.2f} % of a core')"
+echo "peak RSS: $(awk '/rss_peak_kib/ {print $2}' "$tmp/holder.out") KiB"
+
+go test -count=1 -run '^$' -bench Drain50k -benchtime 20x ./bpf/ | awk '/Drain50k/ {print "reading 50,000 flows: " $5 " ms per interval (switch + batched read and delete + conversion)"}'
