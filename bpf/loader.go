@@ -111,7 +111,7 @@ var ErrMissing = errors.New("kernel feature missing")
 // BTF type information or a cgroup2 mount at cgroupRoot.
 func CheckKernel(cgroupRoot string) error {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return fmt.Errorf("%w: the kernel has no BTF (/sys/kernel/btf/vmlinux: %v); the probe needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or newer)", ErrMissing, err)
+		return fmt.Errorf("%w: the kernel has no BTF type information (/sys/kernel/btf/vmlinux is missing); the probe needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or newer)", ErrMissing)
 	}
 	if cgroupRoot == "" {
 		return fmt.Errorf("%w: no cgroup2 file system is mounted (looked at /sys/fs/cgroup and /sys/fs/cgroup/unified)", ErrMissing)
