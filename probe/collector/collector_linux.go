@@ -238,8 +238,8 @@ func (c *Collector) record(of *orphanFlow, now time.Time, ctBudget *int) flow.Re
 	if !st.ctDone && c.ct != nil && *ctBudget > 0 {
 		*ctBudget--
 		st.ctDone = true
-		if backend, ok, err := c.ct.Translate(f.Proto, f.Local, f.Remote); err == nil && ok {
-			st.svc, st.backend = f.Remote, backend
+		if svc, backend, ok, err := c.ct.Translate(f.Proto, f.Local, f.Remote); err == nil && ok {
+			st.svc, st.backend = svc, backend
 		}
 	}
 	r := flow.Record{
@@ -259,7 +259,7 @@ func (c *Collector) record(of *orphanFlow, now time.Time, ctBudget *int) flow.Re
 		RxPackets:   int64(f.RxPackets),
 	}
 	if st.backend.IsValid() {
-		r.DstSvcAddr, r.DstSvcPort = r.DstAddr, r.DstPort
+		r.DstSvcAddr, r.DstSvcPort = st.svc.Addr().String(), int64(st.svc.Port())
 		r.DstAddr, r.DstPort = st.backend.Addr().String(), int64(st.backend.Port())
 		if r.DstDomain == "" {
 			r.DstDomain = c.dns.Lookup(st.container, st.backend.Addr())

@@ -397,3 +397,51 @@ func TestNotCgroup2(t *testing.T) {
 		t.Fatalf("New on a directory that is not a cgroup2 mount: %v", err)
 	}
 }
+
+// TestServiceTranslation NATs a "ClusterIP" to a backend in a namespace the
+// test owns, like kube-proxy does for host processes, and points the
+// collector's conntrack at that namespace.
+func TestServiceTranslation(t *testing.T) {
+	requireKernel(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft is not installed (Debian: nftables)")
+	}
+	a, b := newVethPair(t)
+	const svcIP, svcPort = "198.18.1.1", 80
+	rules := fmt.Sprintf(`table ip nftest {
+	chain out { type nat hook output priority -100; ip daddr %s tcp dport %d dnat to %s:8080; }
+}`, svcIP, svcPort, vethB4)
+	cmd := exec.Command("ip", "netns", "exec", a, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+	run(t, "ip", "-n", a, "route", "add", svcIP+"/32", "dev", "nf0")
+	c := newCollector(t, Config{ConntrackNetns: "/run/netns/" + a})
+	if c.ct == nil {
+		t.Fatal("conntrack is not available")
+	}
+	srv := startHelper(t, b, "tcp-server", vethB4+":8080", 100_000)
+	srv.line(t)
+	cli := startHelper(t, a, "tcp-client", fmt.Sprintf("%s:%d", svcIP, svcPort), 100_000)
+	retransLine(t, cli)
+	retransLine(t, srv)
+	cli.wait(t)
+	srv.wait(t)
+	recs := collectFor(t, c, cli.pid)
+	if len(recs) == 0 {
+		t.Fatal("no flows of the client")
+	}
+	var tx, rx int64
+	for _, r := range recs {
+		t.Logf("%s:%d -> %s:%d (service %s:%d) tx %d rx %d", r.Addr, r.Port, r.DstAddr, r.DstPort, r.DstSvcAddr, r.DstSvcPort, r.TxBytes, r.RxBytes)
+		if r.DstAddr != vethB4 || r.DstPort != 8080 || r.DstSvcAddr != svcIP || r.DstSvcPort != svcPort {
+			t.Errorf("flow to %s:%d (service %s:%d), want %s:8080 (service %s:%d)", r.DstAddr, r.DstPort, r.DstSvcAddr, r.DstSvcPort, vethB4, svcIP, svcPort)
+		}
+		tx += r.TxBytes
+		rx += r.RxBytes
+	}
+	if tx < 100_000 || rx < 100_000 {
+		t.Errorf("tx %d rx %d, want both >= 100000", tx, rx)
+	}
+}
