@@ -45,20 +45,10 @@ kill_cgroup_tree() {
 
 if [[ -d $LAB_STATE/pids ]]; then
 	log "stopping the lab's daemons"
-	nodes_daemons=()
-	for n in "${NODES[@]}"; do nodes_daemons+=("$n-kubelet" "$n-kube-proxy"); done
-	stop_tracked "${nodes_daemons[@]}" demo-traffic
-	nodes_daemons=()
-	for n in "${NODES[@]}"; do nodes_daemons+=("$n-containerd"); done
-	stop_tracked "${nodes_daemons[@]}"
-	stop_tracked controller-manager scheduler
-	stop_tracked apiserver api-forward inet-httpd
-	stop_tracked etcd
-	nodes_daemons=()
-	for n in "${NODES[@]}"; do nodes_daemons+=("$n-ns"); done
-	stop_tracked "${nodes_daemons[@]}"
-	# Anything else recorded (added by later versions of the scripts).
-	for f in "$LAB_STATE"/pids/*; do [[ -e $f ]] && stop_tracked "$(basename "$f")"; done
+	# Everything at once: the cgroup sweep below ends whatever the daemons leave.
+	names=()
+	for f in "$LAB_STATE"/pids/*; do [[ -e $f ]] && names+=("$(basename "$f")"); done
+	((${#names[@]} == 0)) || stop_tracked "${names[@]}"
 fi
 
 log "removing cgroups /$CGROUP_ROOT"

@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
 # Creates the lab's certificate authority, serving and client certificates and
-# kubeconfigs under $LAB_STATE/pki. EC P-256 keys keep this well under a second.
+# kubeconfigs under $LAB_STATE/pki, and the admin kubeconfig.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-PKI=$LAB_STATE/pki
-mkdir -p "$PKI"
-cd "$PKI"
+# The lab's credentials are made once per cache and copied into each new lab.
+key=$(cat "${BASH_SOURCE[0]}" "$(dirname "${BASH_SOURCE[0]}")/common.sh" | sha256sum | cut -c1-16)
+CACHED=$LAB_CACHE/pki-$key
+install_pki() {
+	mkdir -p "$LAB_STATE"
+	rm -rf "$LAB_STATE/pki"
+	cp -a "$CACHED" "$LAB_STATE/pki"
+	mv "$LAB_STATE/pki/admin.kubeconfig" "$KUBECONFIG_ADMIN"
+}
+if [[ -d $CACHED ]]; then
+	install_pki
+	exit 0
+fi
+rm -rf "$LAB_CACHE"/pki-*
+mkdir -p "$CACHED.tmp"
+chmod 700 "$CACHED.tmp"
+cd "$CACHED.tmp"
 
 key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1.key" 2>/dev/null; }
 
@@ -61,11 +75,14 @@ contexts:
 current-context: netflow-lab
 EOK
 }
-kubeconfig "$KUBECONFIG_ADMIN" "https://127.0.0.1:$API_PORT" admin
+kubeconfig admin.kubeconfig "https://127.0.0.1:$API_PORT" admin
 kubeconfig controller-manager.kubeconfig https://127.0.0.1:6443 controller-manager
 kubeconfig scheduler.kubeconfig https://127.0.0.1:6443 scheduler
 kubeconfig kube-proxy.kubeconfig "https://$CORE_IP:6443" kube-proxy
 for n in "${NODES[@]}"; do
 	kubeconfig "kubelet-$n.kubeconfig" "https://$CORE_IP:6443" "kubelet-$n"
 done
-chmod 600 ./*.key ./*.kubeconfig "$KUBECONFIG_ADMIN"
+chmod 600 ./*.key ./*.kubeconfig
+cd /
+mv "$CACHED.tmp" "$CACHED"
+install_pki

@@ -9,6 +9,7 @@ S=$LAB_STATE
 
 lab_healthy() {
 	local d
+	[[ -f $S/up-complete ]] || return 1
 	for d in etcd apiserver controller-manager scheduler api-forward inet-httpd; do tracked_alive "$d" || return 1; done
 	for n in "${NODES[@]}"; do
 		for d in "$n-ns" "$n-containerd" "$n-kubelet" "$n-kube-proxy"; do tracked_alive "$d" || return 1; done
@@ -39,6 +40,9 @@ bash "$LAB_SRC/scripts/images.sh"
 export PATH=$LAB_CACHE/bin:$DEBS/usr/bin:$DEBS/usr/sbin:$PATH
 
 mkdir -p "$S"/{pids,logs,nodes}
+# The probe image builds while the cluster starts; it is imported at the end.
+bash "$LAB_SRC/scripts/images-import.sh" probe-build 2>"$S/logs/probe-build.err" &
+probe_build=$!
 # Wrappers that run the unpacked iptables and conntrack against their own libraries.
 mkdir -p "$LAB_CACHE/bin"
 for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
@@ -130,8 +134,8 @@ echo "netflow lab: you reached the internet-like server $INET_IP" >"$S/inet/www/
 head -c 262144 /dev/zero | tr '\0' 'x' >"$S/inet/www/blob"
 start_daemon inet-httpd ip netns exec "$NS_INET" "$DEBS/bin/busybox" httpd -f -p "$INET_IP:80" -h "$S/inet/www"
 
-for n in "${NODES[@]}"; do
-	N=$S/nodes/$n
+start_node() {
+	local n=$1 N=$S/nodes/$1 ns holder
 	ns=$(node_netns "$n")
 	log "node $n ($(node_zone "$n"), $(node_ip "$n"), pods $(node_pod_cidr "$n")) in $ns"
 	mkdir -p "$N/cni" "$N/volume-plugins"
@@ -219,9 +223,21 @@ EOT
 		--config="$N/kubelet.yaml" --kubeconfig="$PKI/kubelet-$n.kubeconfig" --hostname-override="$n" \
 		--node-ip="$(node_ip "$n")" --node-labels="topology.kubernetes.io/zone=$(node_zone "$n"),topology.kubernetes.io/region=netflow-lab,netflow-lab/node=$n"
 	start_daemon "$n-kube-proxy" nsenter --target "$holder" --mount --net -- "$K8S_BIN/kube-proxy" --config="$N/kube-proxy.yaml"
-done
+}
 
-bash "$LAB_SRC/scripts/images-import.sh" probe
+node_jobs=()
+for n in "${NODES[@]}"; do
+	start_node "$n" &
+	node_jobs+=($!)
+done
+for j in "${node_jobs[@]}"; do wait "$j" || die "a node failed to start (logs: $S/logs)"; done
+
+if ! wait "$probe_build"; then
+	cat "$S/logs/probe-build.err" >&2
+	die "building the probe image failed"
+fi
+cat "$S/logs/probe-build.err" >&2
+bash "$LAB_SRC/scripts/images-import.sh" probe-import
 
 log "waiting for the nodes"
 node_ready() { [[ $(lab_kubectl get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]; }
@@ -239,6 +255,7 @@ if [[ $before != "$after" ]]; then
 	diff <(echo "$before") <(echo "$after") >&2 || true
 fi
 
+touch "$S/up-complete"
 if [[ ${DEMO:-0} == 1 ]]; then bash "$LAB_SRC/scripts/demo.sh"; fi
 log "lab up in $((SECONDS - t0)) s: nodes ${NODES[*]}, API https://127.0.0.1:$API_PORT"
 echo "KUBECONFIG=$KUBECONFIG_ADMIN"
