@@ -13,7 +13,9 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -178,8 +180,17 @@ func Load(opts Options) (_ *Probe, err error) {
 		socketSet = set
 		break
 	}
-	if err := spec.Variables["use_tuple_owners"].Set(uint32(boolInt(socketSet == HookSetTracepoint))); err != nil {
-		return nil, fmt.Errorf("configuring the packet layer: %w", err)
+	for name, v := range map[string]bool{
+		"use_tuple_owners":         socketSet == HookSetTracepoint,
+		"have_mptcp_helper":        features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnSkcToMptcpSock) == nil,
+		"have_task_in_sock_create": features.HaveProgramHelper(ebpf.CGroupSock, asm.FnGetCurrentTaskBtf) == nil,
+	} {
+		if err := spec.Variables[name].Set(uint32(boolInt(v))); err != nil {
+			return nil, fmt.Errorf("configuring the packet layer (%s): %w", name, err)
+		}
+		if !v && name != "use_tuple_owners" && opts.Logf != nil {
+			opts.Logf("kernel lacks %s: degraded attribution", name)
+		}
 	}
 
 	var pkt packetObjects

@@ -135,6 +135,11 @@ struct {
 
 /* Set by the loader when the tuple_owners fallback is in use. */
 volatile const __u32 use_tuple_owners = 0;
+/* Cleared by the loader on kernels whose helpers these features need are
+ * missing: the verifier then never visits the calls (dead branches on a
+ * read-only constant), so the programs still load. */
+volatile const __u32 have_mptcp_helper = 1; /* bpf_skc_to_mptcp_sock in cgroup_skb, 5.19+ */
+volatile const __u32 have_task_in_sock_create = 1; /* bpf_get_current_task_btf in cgroup/sock_create */
 
 /* Keep the event type in the object, so bpf2go generates it. */
 const struct dns_event *unused_dns_event __attribute__((unused));
@@ -185,7 +190,16 @@ int sock_create(void *ctx)
 	struct owner *o = bpf_sk_storage_get(&owners, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!o)
 		return 1;
-	owner_from_current(o, bpf_get_current_pid_tgid() >> 32);
+	if (have_task_in_sock_create) {
+		owner_from_current(o, bpf_get_current_pid_tgid() >> 32);
+		return 1;
+	}
+	/* No task here: the socket layer adds the v1 cgroup id on the first
+	 * send or receive (flags stay 0 until then). */
+	o->pid = bpf_get_current_pid_tgid() >> 32;
+	o->cgid = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(o->comm, sizeof(o->comm));
+	o->flags = 0;
 	return 1;
 }
 
@@ -504,7 +518,7 @@ static __always_inline int count(struct __sk_buff *skb, bool egress)
 		sk = bpf_sk_fullsock(sk);
 		if (sk) {
 			o = bpf_sk_storage_get(&owners, sk, 0, 0);
-			if (!o && l.proto == IPPROTO_TCP) {
+			if (!o && have_mptcp_helper && l.proto == IPPROTO_TCP) {
 				/* An MPTCP subflow: the process owns the MPTCP socket. */
 				struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
 				if (msk)

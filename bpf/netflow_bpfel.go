@@ -69,25 +69,27 @@ type netflowTupleKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	netflowMapDnsEvents      = "dns_events"
-	netflowMapFlowMaps       = "flow_maps"
-	netflowMapFlowsA         = "flows_a"
-	netflowMapFlowsB         = "flows_b"
-	netflowMapOwners         = "owners"
-	netflowMapStats          = "stats"
-	netflowMapTupleOwners    = "tuple_owners"
-	netflowProgFentryRecv    = "fentry_recv"
-	netflowProgFentrySend    = "fentry_send"
-	netflowProgIterTaskFile  = "iter_task_file"
-	netflowProgSkbEgress     = "skb_egress"
-	netflowProgSkbIngress    = "skb_ingress"
-	netflowProgSockCreate    = "sock_create"
-	netflowProgTpBtfRecv     = "tp_btf_recv"
-	netflowProgTpBtfSend     = "tp_btf_send"
-	netflowProgTpRecv        = "tp_recv"
-	netflowProgTpSend        = "tp_send"
-	netflowVarUnusedDnsEvent = "unused_dns_event"
-	netflowVarUseTupleOwners = "use_tuple_owners"
+	netflowMapDnsEvents            = "dns_events"
+	netflowMapFlowMaps             = "flow_maps"
+	netflowMapFlowsA               = "flows_a"
+	netflowMapFlowsB               = "flows_b"
+	netflowMapOwners               = "owners"
+	netflowMapStats                = "stats"
+	netflowMapTupleOwners          = "tuple_owners"
+	netflowProgFentryRecv          = "fentry_recv"
+	netflowProgFentrySend          = "fentry_send"
+	netflowProgIterTaskFile        = "iter_task_file"
+	netflowProgSkbEgress           = "skb_egress"
+	netflowProgSkbIngress          = "skb_ingress"
+	netflowProgSockCreate          = "sock_create"
+	netflowProgTpBtfRecv           = "tp_btf_recv"
+	netflowProgTpBtfSend           = "tp_btf_send"
+	netflowProgTpRecv              = "tp_recv"
+	netflowProgTpSend              = "tp_send"
+	netflowVarHaveMptcpHelper      = "have_mptcp_helper"
+	netflowVarHaveTaskInSockCreate = "have_task_in_sock_create"
+	netflowVarUnusedDnsEvent       = "unused_dns_event"
+	netflowVarUseTupleOwners       = "use_tuple_owners"
 )
 
 // loadNetflow returns the embedded CollectionSpec for netflow.
@@ -161,8 +163,10 @@ type netflowMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowVariableSpecs struct {
-	UnusedDnsEvent *ebpf.VariableSpec `ebpf:"unused_dns_event"`
-	UseTupleOwners *ebpf.VariableSpec `ebpf:"use_tuple_owners"`
+	HaveMptcpHelper      *ebpf.VariableSpec `ebpf:"have_mptcp_helper"`
+	HaveTaskInSockCreate *ebpf.VariableSpec `ebpf:"have_task_in_sock_create"`
+	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
+	UseTupleOwners       *ebpf.VariableSpec `ebpf:"use_tuple_owners"`
 }
 
 // netflowObjects contains all objects after they have been loaded into the kernel.
@@ -210,8 +214,10 @@ func (m *netflowMaps) Close() error {
 //
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowVariables struct {
-	UnusedDnsEvent *ebpf.Variable `ebpf:"unused_dns_event"`
-	UseTupleOwners *ebpf.Variable `ebpf:"use_tuple_owners"`
+	HaveMptcpHelper      *ebpf.Variable `ebpf:"have_mptcp_helper"`
+	HaveTaskInSockCreate *ebpf.Variable `ebpf:"have_task_in_sock_create"`
+	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
+	UseTupleOwners       *ebpf.Variable `ebpf:"use_tuple_owners"`
 }
 
 // netflowPrograms contains all programs after they have been loaded into the kernel.

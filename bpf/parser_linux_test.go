@@ -303,3 +303,31 @@ func BenchmarkPacketPath(b *testing.B) {
 	}
 	b.ReportMetric(float64(d.Nanoseconds()), "ns/packet")
 }
+
+// TestDegradedVariantsLoad loads the packet layer as it is configured on
+// kernels that lack bpf_skc_to_mptcp_sock in cgroup_skb or the task in
+// cgroup/sock_create: the dead branches must not stop the load.
+func TestDegradedVariantsLoad(t *testing.T) {
+	loadParser(t) // skips without root or BTF
+	spec, err := loadNetflow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"have_mptcp_helper", "have_task_in_sock_create"} {
+		if err := spec.Variables[name].Set(uint32(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pkt packetObjects
+	var maps mapObjects
+	if err := spec.LoadAndAssign(&maps, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer maps.close()
+	if err := spec.LoadAndAssign(&pkt, &ebpf.CollectionOptions{MapReplacements: maps.replacements()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*ebpf.Program{pkt.Egress, pkt.Ingress, pkt.SockCreate, pkt.Iter} {
+		p.Close()
+	}
+}
