@@ -305,7 +305,9 @@ func TestDNSDomain(t *testing.T) {
 	cli.wait(t)
 	srv.wait(t)
 	// The DNS answer reaches user space through a ring buffer.
-	time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); c.dns.Len() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	recs := collectFor(t, c, cli.pid)
 	found := false
 	for _, r := range recs {
