@@ -19,6 +19,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Names of the socket-layer hook sets, in the order Load tries them.
@@ -26,10 +27,11 @@ const (
 	HookSetTpBtf      = "tp_btf"
 	HookSetTracepoint = "tracepoint"
 	HookSetFentry     = "fentry"
+	HookSetKprobe     = "kprobe"
 )
 
 // HookSets lists the socket-layer hook sets in order of preference.
-var HookSets = []string{HookSetTpBtf, HookSetTracepoint, HookSetFentry}
+var HookSets = []string{HookSetTpBtf, HookSetTracepoint, HookSetFentry, HookSetKprobe}
 
 // Options configures Load.
 type Options struct {
@@ -99,6 +101,11 @@ type tpBtfObjects struct {
 type tracepointObjects struct {
 	Send *ebpf.Program `ebpf:"tp_send"`
 	Recv *ebpf.Program `ebpf:"tp_recv"`
+}
+
+type kprobeObjects struct {
+	Send *ebpf.Program `ebpf:"kprobe_send"`
+	Recv *ebpf.Program `ebpf:"kprobe_recv"`
 }
 
 type fentryObjects struct {
@@ -171,7 +178,13 @@ func Load(opts Options) (_ *Probe, err error) {
 		links, progs, err := attachSocketSet(set, load)
 		if err != nil {
 			if opts.Logf != nil {
-				opts.Logf("hook set %s unavailable: %v", set, err)
+				if errors.Is(err, unix.EPERM) {
+					// cilium/ebpf's MEMLOCK hint misleads here: some
+					// kernels refuse tracing programs outright.
+					opts.Logf("hook set %s unavailable: the kernel refuses to load it (EPERM)", set)
+				} else {
+					opts.Logf("hook set %s unavailable: %v", set, err)
+				}
 			}
 			continue
 		}
@@ -285,6 +298,19 @@ func attachSocketSet(set string, load func(any) error) (links []link.Link, progs
 		progs = append(progs, o.Send, o.Recv)
 		for i, name := range []string{"sock_send_length", "sock_recv_length"} {
 			l, err := link.Tracepoint("sock", name, progs[i], nil)
+			if err != nil {
+				return links, progs, err
+			}
+			links = append(links, l)
+		}
+	case HookSetKprobe:
+		var o kprobeObjects
+		if err := load(&o); err != nil {
+			return nil, nil, err
+		}
+		progs = append(progs, o.Send, o.Recv)
+		for i, name := range []string{"sock_sendmsg", "sock_recvmsg"} {
+			l, err := link.Kprobe(name, progs[i], nil)
 			if err != nil {
 				return links, progs, err
 			}

@@ -9,7 +9,7 @@
  * and add its wire bytes to a per-interval flow map.
  * Ownership: cgroup/sock_create stores the creating process on the socket
  * (sk_storage, inherited by accepted sockets through BPF_F_CLONE); the socket
- * layer (tp_btf, classic tracepoints or fentry, whichever loads) refreshes it
+ * layer (tp_btf, classic tracepoints, fentry or kprobes, whichever loads) refreshes it
  * in process context on send and receive; a task_file iterator attributes
  * the sockets that existed before the probe started.
  */
@@ -307,6 +307,38 @@ SEC("tracepoint/sock/sock_recv_length")
 int tp_recv(struct trace_event_raw_sock_msg_length *ctx)
 {
 	attribute_tuple(ctx->sk, ctx->family, ctx->protocol);
+	return 0;
+}
+
+/* kprobes, the last resort: the same tuple bookkeeping as the classic
+ * tracepoints, from sock_sendmsg/sock_recvmsg's struct socket argument. */
+static __always_inline struct socket *kprobe_socket(void *ctx)
+{
+	if (bpf_core_field_exists(((struct pt_regs___x86 *)0)->di))
+		return (struct socket *)BPF_CORE_READ((struct pt_regs___x86 *)ctx, di);
+	return (struct socket *)BPF_CORE_READ((struct pt_regs___arm64 *)ctx, regs[0]);
+}
+
+static __always_inline void attribute_kprobe(void *ctx)
+{
+	struct socket *sock = kprobe_socket(ctx);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return;
+	attribute_tuple(sk, BPF_CORE_READ(sk, __sk_common.skc_family), BPF_CORE_READ(sk, sk_protocol));
+}
+
+SEC("kprobe/sock_sendmsg")
+int kprobe_send(void *ctx)
+{
+	attribute_kprobe(ctx);
+	return 0;
+}
+
+SEC("kprobe/sock_recvmsg")
+int kprobe_recv(void *ctx)
+{
+	attribute_kprobe(ctx);
 	return 0;
 }
 

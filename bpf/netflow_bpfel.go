@@ -79,6 +79,8 @@ const (
 	netflowProgFentryRecv          = "fentry_recv"
 	netflowProgFentrySend          = "fentry_send"
 	netflowProgIterTaskFile        = "iter_task_file"
+	netflowProgKprobeRecv          = "kprobe_recv"
+	netflowProgKprobeSend          = "kprobe_send"
 	netflowProgSkbEgress           = "skb_egress"
 	netflowProgSkbIngress          = "skb_ingress"
 	netflowProgSockCreate          = "sock_create"
@@ -137,6 +139,8 @@ type netflowProgramSpecs struct {
 	FentryRecv   *ebpf.ProgramSpec `ebpf:"fentry_recv"`
 	FentrySend   *ebpf.ProgramSpec `ebpf:"fentry_send"`
 	IterTaskFile *ebpf.ProgramSpec `ebpf:"iter_task_file"`
+	KprobeRecv   *ebpf.ProgramSpec `ebpf:"kprobe_recv"`
+	KprobeSend   *ebpf.ProgramSpec `ebpf:"kprobe_send"`
 	SkbEgress    *ebpf.ProgramSpec `ebpf:"skb_egress"`
 	SkbIngress   *ebpf.ProgramSpec `ebpf:"skb_ingress"`
 	SockCreate   *ebpf.ProgramSpec `ebpf:"sock_create"`
@@ -227,6 +231,8 @@ type netflowPrograms struct {
 	FentryRecv   *ebpf.Program `ebpf:"fentry_recv"`
 	FentrySend   *ebpf.Program `ebpf:"fentry_send"`
 	IterTaskFile *ebpf.Program `ebpf:"iter_task_file"`
+	KprobeRecv   *ebpf.Program `ebpf:"kprobe_recv"`
+	KprobeSend   *ebpf.Program `ebpf:"kprobe_send"`
 	SkbEgress    *ebpf.Program `ebpf:"skb_egress"`
 	SkbIngress   *ebpf.Program `ebpf:"skb_ingress"`
 	SockCreate   *ebpf.Program `ebpf:"sock_create"`
@@ -241,6 +247,8 @@ func (p *netflowPrograms) Close() error {
 		p.FentryRecv,
 		p.FentrySend,
 		p.IterTaskFile,
+		p.KprobeRecv,
+		p.KprobeSend,
 		p.SkbEgress,
 		p.SkbIngress,
 		p.SockCreate,

@@ -246,6 +246,16 @@ struct mptcp_sock {
 	struct sock sk;
 } __attribute__((preserve_access_index));
 
+/* The first argument register of a kprobe, per architecture: CO-RE picks
+ * the layout the running kernel has. */
+struct pt_regs___x86 {
+	unsigned long di;
+} __attribute__((preserve_access_index));
+
+struct pt_regs___arm64 {
+	__u64 regs[31];
+} __attribute__((preserve_access_index));
+
 enum cgroup_subsys_id {
 	cpu_cgrp_id = 1,
 };

@@ -134,6 +134,17 @@ func TestFallbackHookSet(t *testing.T) {
 	checkTraffic(t, c)
 }
 
+// TestNoSocketLayer skips every socket-layer set: ownership then rests on
+// sock_create, the iterator and the tuple owners in user space.
+func TestNoSocketLayer(t *testing.T) {
+	requireKernel(t)
+	c := newCollector(t, Config{SkipHookSets: []string{"tp_btf", "tracepoint", "fentry", "kprobe"}})
+	if c.HookSet() != "cgroup_skb" {
+		t.Fatalf("hook set %q, want cgroup_skb", c.HookSet())
+	}
+	checkTraffic(t, c)
+}
+
 // mountTracefs mounts tracefs for the classic tracepoint set when the host
 // has not, and unmounts it afterwards.
 func mountTracefs(t *testing.T) {
