@@ -108,6 +108,7 @@ type Model struct {
 	lastTick    time.Time
 	recRate     float64
 	dataSec     int64
+	activeFlows int
 	dataWall    time.Time
 }
 
@@ -256,6 +257,7 @@ func (m *Model) onTick(t time.Time) {
 // rows, keeping the cursor on the same row.
 func (m *Model) refresh() {
 	m.groups = m.store.Refresh()
+	m.activeFlows = m.store.ActiveFlows()
 	var rows []*store.Group
 	if m.drill != nil {
 		rows = m.drillRows()
@@ -289,9 +291,13 @@ func (m *Model) drillRows() []*store.Group {
 	return rows
 }
 
+// drillPriority orders the fields a drill-down shows: who, then where to,
+// then the rest in table order.
+var drillPriority = []string{"pod_name", "process", "dst_pod_name", "dst_domain", "dst_addr", "dst_port", "protocol", "pid", "port", "addr"}
+
 // distinguishing returns the identity fields whose values differ among the
-// flows, leaving out the group-by fields (the header shows them) and the
-// container id (the pod tells as much).
+// flows, most telling first, leaving out the group-by fields (the header
+// shows them) and the container id (the pod tells as much).
 func distinguishing(flows []*store.Flow, groupBy []*flow.Field) []*flow.Field {
 	var out []*flow.Field
 	for i := range flow.Fields {
@@ -314,6 +320,13 @@ func distinguishing(flows []*store.Flow, groupBy []*flow.Field) []*flow.Field {
 			}
 		}
 	}
+	rank := func(f *flow.Field) int {
+		if i := slices.Index(drillPriority, f.Name); i >= 0 {
+			return i
+		}
+		return len(drillPriority) + f.Index
+	}
+	slices.SortStableFunc(out, func(a, b *flow.Field) int { return rank(a) - rank(b) })
 	return out
 }
 

@@ -130,7 +130,7 @@ func (m *Model) headerView() string {
 	}
 
 	// Line 2: volume, losses, clock, totals.
-	active := m.store.ActiveFlows()
+	active := m.activeFlows
 	line2 := []string{
 		fmt.Sprintf("%s flows (%s active)", count(m.store.Len()), count(active)),
 		fmt.Sprintf("%s rec/s", count(int(math.Round(m.recRate)))),
@@ -259,7 +259,8 @@ func (m *Model) columns(rows []*store.Group) []column {
 	win := store.Windows[m.window]
 	fields := m.groupBy
 	if m.drill != nil {
-		fields = m.drill.columns
+		// As many of the telling fields as fit at a readable width.
+		fields = m.drill.columns[:min(len(m.drill.columns), max(1, (m.width-36)/14))]
 	}
 	var keys []column
 	for i, f := range fields {

@@ -66,7 +66,8 @@ type Group struct {
 	Values []string
 	query.Counters
 	Records int64
-	// Flows counts member flows; Active those seen in the last RingLen s.
+	// Flows counts member flows; Active is 1 when one of them was seen in
+	// the last RingLen seconds, 0 otherwise.
 	Flows, Active int
 	// Cost is the estimated price of the totals, in dollars.
 	Cost float64
@@ -77,7 +78,28 @@ type Group struct {
 	// recent baseline.
 	Spike bool
 
+	// The group's own ring, kept up to date as records arrive, so that a
+	// refresh costs per group, not per flow.
+	ring    [RingLen][2]float64
+	last    int64 // the second ring's newest slot holds
+	seen    int64 // the newest second a member was seen
 	members []*Flow
+}
+
+// addAt adds bytes to the group's ring at second sec.
+func (g *Group) addAt(sec int64, tx, rx float64) {
+	if sec > g.last {
+		for t := max(g.last+1, sec-RingLen+1); t <= sec; t++ {
+			g.ring[slot(t)] = [2]float64{}
+		}
+		g.last = sec
+	}
+	if sec > g.last-RingLen {
+		j := slot(sec)
+		g.ring[j][0] += tx
+		g.ring[j][1] += rx
+	}
+	g.seen = max(g.seen, sec)
 }
 
 // Members returns the flows of the group as of the last refresh.
@@ -126,6 +148,8 @@ type Store struct {
 
 	q      Query
 	gen    uint64
+	varies bool
+	stale  bool
 	groups map[string]*Group
 	glist  []*Group
 
@@ -178,9 +202,19 @@ func (s *Store) add(r *flow.Record) {
 	if sec > s.now {
 		s.now = sec
 	}
+	if f.gen != s.gen && !s.stale && !s.varies {
+		s.assign(f)
+	}
 	f.Add(r)
 	f.Records++
 	s.records++
+	if f.matched && f.gen == s.gen && !s.stale && !s.varies {
+		g := f.group
+		g.Counters.Add(r)
+		g.Records++
+		g.Cost += float64(r.TxBytes)*f.costTx + float64(r.RxBytes)*f.costRx
+		g.addAt(sec, float64(r.TxBytes), float64(r.RxBytes))
+	}
 
 	if sec > f.last {
 		// Clear the slots of the seconds the flow was silent.
@@ -250,31 +284,62 @@ func (s *Store) FilterErrors() (int64, error) { return s.filterErrors, s.filterE
 func (s *Store) SetQuery(q Query) {
 	s.q = q
 	s.gen++
-	clear(s.groups)
-	s.glist = s.glist[:0]
+	s.varies = q.Filter != nil && q.Filter.Varies()
+	s.stale = true
+}
+
+// assign matches a flow against the query and adds it to its group, empty.
+func (s *Store) assign(f *Flow) {
+	f.gen = s.gen
+	f.matched = s.match(f)
+	f.group = nil
+	if f.matched {
+		f.group = s.groupOf(f)
+		f.group.Flows++
+		f.group.members = append(f.group.members, f)
+	}
 }
 
 // Query returns the current query.
 func (s *Store) Query() Query { return s.q }
 
-// Refresh recomputes the groups at the current clock and returns them in
-// the order they first appeared. The groups are valid until the next
+// Refresh brings the groups to the current clock and returns them in the
+// order they first appeared. Records update their group as they arrive, so
+// a refresh costs per group; after SetQuery, or with a filter on counters,
+// it regroups every flow seen so far. The groups are valid until the next
 // Refresh.
 func (s *Store) Refresh() []*Group {
-	for _, g := range s.glist {
-		*g = Group{Key: g.Key, Values: g.Values, members: g.members[:0]}
+	if s.stale || s.varies {
+		s.rebuild()
 	}
-	s.filterErrors, s.filterErr = 0, nil
-	varies := s.q.Filter != nil && s.q.Filter.Varies()
-	for _, f := range s.list {
-		if f.gen != s.gen || varies {
-			f.gen = s.gen
-			f.matched = s.match(f)
-			f.group = nil
-			if f.matched {
-				f.group = s.groupOf(f)
+	for _, g := range s.glist {
+		for i := range RingLen {
+			t := s.now - int64(RingLen-1-i)
+			if t <= g.last && t > g.last-RingLen {
+				v := g.ring[slot(t)]
+				g.Tx[i], g.Rx[i] = v[0], v[1]
+			} else {
+				g.Tx[i], g.Rx[i] = 0, 0
 			}
 		}
+		g.Active = 0
+		if s.now-g.seen < RingLen {
+			g.Active = 1
+		}
+		g.Spike = s.spike(g)
+	}
+	return s.glist
+}
+
+// rebuild regroups every flow under the current query.
+func (s *Store) rebuild() {
+	s.stale = false
+	clear(s.groups)
+	clear(s.glist)
+	s.glist = s.glist[:0]
+	s.filterErrors, s.filterErr = 0, nil
+	for _, f := range s.list {
+		s.assign(f)
 		if !f.matched {
 			continue
 		}
@@ -285,26 +350,16 @@ func (s *Store) Refresh() []*Group {
 		g.RxPackets += f.RxPackets
 		g.Records += f.Records
 		g.Cost += float64(f.TxBytes)*f.costTx + float64(f.RxBytes)*f.costRx
-		g.Flows++
-		g.members = append(g.members, f)
-		if f.Active(s.now) {
-			g.Active++
-			s.addSeries(&g.Tx, &g.Rx, f)
+		if g.last < s.now {
+			g.last = s.now
 		}
-	}
-	// A filter on counters can drop every flow of a group.
-	kept := s.glist[:0]
-	for _, g := range s.glist {
-		if g.Flows == 0 {
-			delete(s.groups, g.Key)
-			continue
+		for t := max(s.now-RingLen+1, f.last-RingLen+1); t <= f.last; t++ {
+			j := slot(t)
+			g.ring[j][0] += float64(f.tx[j])
+			g.ring[j][1] += float64(f.rx[j])
 		}
-		g.Spike = s.spike(g)
-		kept = append(kept, g)
+		g.seen = max(g.seen, f.last)
 	}
-	clear(s.glist[len(kept):])
-	s.glist = kept
-	return s.glist
 }
 
 // addSeries adds the per-second counts of f to the series, aligned so that
@@ -399,7 +454,7 @@ func (s *Store) groupOf(f *Flow) *Group {
 		return g
 	}
 	key := b.String()
-	g := &Group{Key: key, Values: make([]string, len(s.q.GroupBy))}
+	g := &Group{Key: key, Values: make([]string, len(s.q.GroupBy)), last: s.now, seen: -1 << 62}
 	for i, fd := range s.q.GroupBy {
 		g.Values[i] = fd.Format(&f.Record)
 	}
