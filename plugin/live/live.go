@@ -114,6 +114,8 @@ type Source struct {
 	lost    map[string]uint64   // node → lost flows, cumulative as the probe reports them
 	ring    map[string]uint64   // node → ring drops, cumulative
 	dropped map[string]uint64   // node → records the probe dropped for us
+	// sharedSaid marks the kernels whose sharing was reported.
+	sharedSaid map[string]bool
 }
 
 // New returns a Source.
@@ -406,6 +408,14 @@ func (s *Source) join(node string, h client.Hello) {
 	nodes := s.kernels[boot]
 	if !contains(nodes, node) {
 		s.kernels[boot] = append(nodes, node)
+	}
+	if len(s.kernels[boot]) > 1 && !s.sharedSaid[boot] {
+		if s.sharedSaid == nil {
+			s.sharedSaid = map[string]bool{}
+		}
+		s.sharedSaid[boot] = true
+		s.cfg.Progress("", fmt.Sprintf("nodes %s share one kernel (boot id %s): flows are read from one probe and counted once",
+			strings.Join(s.kernels[boot], ", "), h.BootID))
 	}
 	delete(s.status.NodesFailed, node)
 	if h.HookSet != "" {

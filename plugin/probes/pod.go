@@ -38,12 +38,11 @@ const DefaultPort = 7459
 // Capabilities are what the probe needs instead of a privileged container.
 // docs/security.md says why each one is there.
 var Capabilities = []corev1.Capability{
-	"BPF",          // load programs, create maps
-	"PERFMON",      // tracing programs (tp_btf, fentry, kprobes), read kernel memory for them
-	"NET_ADMIN",    // attach cgroup_skb programs, read connection tracking over netlink
-	"SYS_ADMIN",    // enter the node's network namespace (conntrack), iterate tasks and files, BPF on kernels < 5.8
-	"SYS_PTRACE",   // read /proc/<pid>/ns and /proc/<pid>/fd of other processes
-	"SYS_RESOURCE", // raise RLIMIT_MEMLOCK for BPF maps on kernels < 5.11
+	"BPF",        // load programs, create maps
+	"PERFMON",    // tracing programs (tp_btf, fentry, kprobes), read kernel memory for them
+	"NET_ADMIN",  // attach cgroup_skb programs, read connection tracking over netlink
+	"SYS_ADMIN",  // enter the node's network namespace (conntrack), iterate tasks and files, BPF on kernels < 5.8
+	"SYS_PTRACE", // read /proc/<pid>/ns and /proc/<pid>/fd of other processes
 }
 
 // Config describes the probe pods of a session.
