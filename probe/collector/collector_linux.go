@@ -28,63 +28,69 @@ type Collector struct {
 	dns     *dnsCache
 	ct      *conntrackResolver
 
-	// flows remembers what was learned about a flow (its DNS name, its
-	// Service translation) for as long as it keeps sending, so a name whose
-	// TTL ran out during a long connection stays on its records.
-	flows    map[flowID]*flowState
+	// flows remembers, per socket tuple, what was learned about a flow:
+	// its owner (for packets the kernel could not attribute: those of a
+	// connection not yet accepted, or already closed), its container, DNS
+	// name and Service translation. A name whose TTL ran out during a long
+	// connection stays on its records.
+	flows    map[tupleID]*flowState
 	interval uint64
-	// owners remembers the owner of each socket tuple, for packets the
-	// kernel could not attribute (those of a connection not yet accepted,
-	// or already closed).
-	owners map[tupleID]*tupleOwner
-	batch  []orphanFlow
-	index  map[tupleID]int
+	batch    []batchFlow
 
 	wg     sync.WaitGroup
 	closed sync.Once
 }
 
-type flowID struct {
-	proto         uint8
-	local, remote netip.AddrPort
-	pid           uint32
-}
-
+// tupleID is a flow's socket tuple in a compact, flat form: the map of
+// remembered state is looked up once per flow and interval.
 type tupleID struct {
+	local, remote [16]byte
+	lport, rport  uint16
 	proto         uint8
-	local, remote netip.AddrPort
 }
 
-type tupleOwner struct {
+func tupleOf(f *bpf.Flow) tupleID {
+	return tupleID{
+		local: f.Local.Addr().As16(), remote: f.Remote.Addr().As16(),
+		lport: f.Local.Port(), rport: f.Remote.Port(), proto: f.Proto,
+	}
+}
+
+// batchFlow is a flow of the interval and its remembered state; merged
+// marks an unattributed flow whose counters moved to the owned flow of the
+// same tuple.
+type batchFlow struct {
+	bpf.Flow
+	st     *flowState
+	merged bool
+}
+
+type flowState struct {
+	lastSeen uint64
+	// The owner last seen on the tuple, and where its flow sits in the
+	// current batch (batch == interval).
 	pid      uint32
 	comm     string
 	cgid     uint64
 	cgidV1   uint64
-	lastSeen uint64
-}
+	batch    uint64
+	batchIdx int
 
-// orphanFlow is a flow of the interval, marked when its counters moved to
-// the owned flow of the same tuple.
-type orphanFlow struct {
-	bpf.Flow
-	Merged bool
-}
-
-type flowState struct {
-	lastSeen  uint64
 	container string
-	domain    string
-	svc       netip.AddrPort // the original destination when translated
-	backend   netip.AddrPort
-	ctDone    bool
 	// containerFinal is false while the cgroup id is not resolved yet.
 	containerFinal bool
+	domain         string
+	svc            netip.AddrPort // the original destination when translated
+	backend        netip.AddrPort
+	ctDone         bool
+	// Address strings, made once per flow.
+	addr, dstAddr string
 }
 
 const (
 	// forgetAfter is how many intervals a flow may stay silent before its
 	// remembered state is dropped.
-	forgetAfter = 300
+	forgetAfter = 60
 	// maxConntrackPerCollect bounds the conntrack queries of one Collect;
 	// the rest wait for the next interval.
 	maxConntrackPerCollect = 2000
@@ -123,9 +129,7 @@ func New(cfg Config) (*Collector, error) {
 		probe:   p,
 		cgroups: newCgroupResolver(cfg.CgroupRoot, cfg.CgroupV1CPURoot),
 		dns:     newDNSCache(cfg.DNSCacheSize),
-		flows:   make(map[flowID]*flowState),
-		owners:  make(map[tupleID]*tupleOwner),
-		index:   make(map[tupleID]int),
+		flows:   make(map[tupleID]*flowState),
 	}
 	if !cfg.DisableConntrack {
 		ct, err := newConntrackResolver(cfg.ConntrackNetns)
@@ -154,14 +158,14 @@ func (c *Collector) Collect(ctx context.Context) ([]flow.Record, probe.Stats, er
 	now := time.Now()
 	ctBudget := maxConntrackPerCollect
 	c.batch = c.batch[:0]
-	entries, err := c.probe.Drain(func(f *bpf.Flow) { c.batch = append(c.batch, orphanFlow{Flow: *f}) })
+	entries, err := c.probe.Drain(func(f *bpf.Flow) { c.batch = append(c.batch, batchFlow{Flow: *f}) })
 	if err != nil {
 		return nil, probe.Stats{}, err
 	}
 	c.attributeOrphans()
 	recs := make([]flow.Record, 0, len(c.batch))
 	for i := range c.batch {
-		if f := &c.batch[i]; !f.Merged {
+		if f := &c.batch[i]; !f.merged {
 			recs = append(recs, c.record(f, now, &ctBudget))
 		}
 	}
@@ -181,52 +185,59 @@ func (c *Collector) Collect(ctx context.Context) ([]flow.Record, probe.Stats, er
 
 // attributeOrphans gives the packets the kernel could not attribute (pid 0)
 // to the process that owns the same tuple in this interval, or did in an
-// earlier one.
+// earlier one. It looks each flow's state up once.
 func (c *Collector) attributeOrphans() {
-	clear(c.index)
+	orphans := false
 	for i := range c.batch {
 		f := &c.batch[i]
 		if f.PID == 0 {
+			orphans = true
 			continue
 		}
-		t := tupleID{f.Proto, f.Local, f.Remote}
-		c.index[t] = i
-		o := c.owners[t]
-		if o == nil {
-			o = &tupleOwner{}
-			c.owners[t] = o
-		}
-		*o = tupleOwner{pid: f.PID, comm: f.Comm, cgid: f.CgroupID, cgidV1: f.CgroupV1, lastSeen: c.interval}
+		st := c.state(f)
+		st.pid, st.comm, st.cgid, st.cgidV1 = f.PID, f.Comm, f.CgroupID, f.CgroupV1
+		st.batch, st.batchIdx = c.interval, i
+	}
+	if !orphans {
+		return
 	}
 	for i := range c.batch {
 		f := &c.batch[i]
 		if f.PID != 0 {
 			continue
 		}
-		t := tupleID{f.Proto, f.Local, f.Remote}
-		if j, ok := c.index[t]; ok {
-			o := &c.batch[j]
+		st := c.state(f)
+		switch {
+		case st.batch == c.interval:
+			o := &c.batch[st.batchIdx]
 			o.TxBytes += f.TxBytes
 			o.RxBytes += f.RxBytes
 			o.TxPackets += f.TxPackets
 			o.RxPackets += f.RxPackets
-			f.Merged = true
-			continue
-		}
-		if o := c.owners[t]; o != nil {
-			f.PID, f.Comm, f.CgroupID, f.CgroupV1 = o.pid, o.comm, o.cgid, o.cgidV1
-			o.lastSeen = c.interval
+			f.merged = true
+		case st.pid != 0:
+			f.PID, f.Comm, f.CgroupID, f.CgroupV1 = st.pid, st.comm, st.cgid, st.cgidV1
 		}
 	}
 }
 
-func (c *Collector) record(of *orphanFlow, now time.Time, ctBudget *int) flow.Record {
-	f := &of.Flow
-	id := flowID{proto: f.Proto, local: f.Local, remote: f.Remote, pid: f.PID}
-	st := c.flows[id]
+// state returns the remembered state of f's tuple, created on first sight.
+func (c *Collector) state(f *batchFlow) *flowState {
+	t := tupleOf(&f.Flow)
+	st := c.flows[t]
 	if st == nil {
-		st = &flowState{}
-		c.flows[id] = st
+		st = &flowState{addr: f.Local.Addr().String(), dstAddr: f.Remote.Addr().String()}
+		c.flows[t] = st
+	}
+	f.st = st
+	return st
+}
+
+func (c *Collector) record(bf *batchFlow, now time.Time, ctBudget *int) flow.Record {
+	f := &bf.Flow
+	st := bf.st
+	if st == nil {
+		st = c.state(bf)
 	}
 	if !st.containerFinal {
 		st.container, st.containerFinal = c.cgroups.ContainerID(f.CgroupID, f.CgroupV1)
@@ -235,7 +246,9 @@ func (c *Collector) record(of *orphanFlow, now time.Time, ctBudget *int) flow.Re
 	if st.domain == "" {
 		st.domain = c.dns.Lookup(st.container, f.Remote.Addr())
 	}
-	if !st.ctDone && c.ct != nil && *ctBudget > 0 {
+	// Only the connecting side of a flow can have a translated
+	// destination: skip flows whose remote port is the ephemeral one.
+	if !st.ctDone && c.ct != nil && f.Remote.Port() < f.Local.Port() && *ctBudget > 0 {
 		*ctBudget--
 		st.ctDone = true
 		if svc, backend, ok, err := c.ct.Translate(f.Proto, f.Local, f.Remote); err == nil && ok {
@@ -247,9 +260,9 @@ func (c *Collector) record(of *orphanFlow, now time.Time, ctBudget *int) flow.Re
 		Protocol:    protocolName(f.Proto),
 		Process:     f.Comm,
 		PID:         int64(f.PID),
-		Addr:        f.Local.Addr().String(),
+		Addr:        st.addr,
 		Port:        int64(f.Local.Port()),
-		DstAddr:     f.Remote.Addr().String(),
+		DstAddr:     st.dstAddr,
 		DstPort:     int64(f.Remote.Port()),
 		DstDomain:   st.domain,
 		ContainerID: st.container,
@@ -275,19 +288,18 @@ func protocolName(p uint8) string {
 	return flow.ProtocolTCP
 }
 
-// forget drops the state of flows that have been silent for a while.
+// forget drops the state of flows that have been silent for a while, and
+// of all silent flows when a node churns through many short connections.
 func (c *Collector) forget() {
-	if c.interval%16 != 0 {
+	silent := uint64(forgetAfter)
+	if len(c.flows) > 4*c.cfg.MaxFlows {
+		silent = 1
+	} else if c.interval%16 != 0 {
 		return
 	}
 	for id, st := range c.flows {
-		if c.interval-st.lastSeen > forgetAfter {
+		if c.interval-st.lastSeen > silent {
 			delete(c.flows, id)
-		}
-	}
-	for t, o := range c.owners {
-		if c.interval-o.lastSeen > forgetAfter {
-			delete(c.owners, t)
 		}
 	}
 }
