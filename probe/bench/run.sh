@@ -108,4 +108,6 @@ stop_holder
 python3 -c "print(f'idle CPU: {100*($t1-$t0)/$hz/10:.2f} % of a core')"
 echo "peak RSS: $(awk '/rss_peak_kib/ {print $2}' "$tmp/holder.out") KiB"
 
-go test -count=1 -run '^$' -bench Drain50k -benchtime 20x ./bpf/ | awk '/Drain50k/ {print "reading 50,000 flows: " $5 " ms per interval (switch + batched read and delete + conversion)"}'
+kernel=$(go test -count=1 -run '^$' -bench Drain50k -benchtime 20x ./bpf/ | awk '/Drain50k/ {print $5}')
+user=$(go test -count=1 -run '^$' -bench Records50k -benchtime 20x ./probe/collector/ | awk '/Records50k/ {print $5}')
+python3 -c "print(f'reading 50,000 flows: {$kernel + $user:.1f} ms per interval (kernel map switch and batched read {$kernel:.1f} ms, records {$user:.1f} ms)')"
