@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -88,6 +89,8 @@ type Enricher struct {
 	pods, nodes, services, slices cache.SharedIndexInformer
 	replicaSets, jobs             cache.SharedIndexInformer
 	synced                        []cache.InformerSynced
+
+	sharedKernel atomic.Bool
 }
 
 // New returns an Enricher; Start fills its caches.
@@ -176,10 +179,13 @@ func (e *Enricher) Enrich(r *flow.Record) {
 // source names the owner of the socket. A container is looked up by its
 // runtime id; its pod's node becomes the record's node, which also puts
 // flows right on nodes that share a kernel, where any probe sees every
-// node's sockets. A process without a container id but with a local
-// address of a pod lives in that pod's network namespace, so it is the
-// pod's. Other processes belong to the node whose address they use, else to
-// the node of the probe; they get workload kind "node".
+// node's sockets. A process whose container is not known (yet: the kubelet
+// reports a container id a moment after it started, and a short-lived one
+// may be gone by then) or that has no container id, but whose local address
+// is a pod's, lives in that pod's network namespace, so it is the pod's.
+// Other processes belong to the node whose address they use, else to the
+// node of the probe (on a shared kernel, to no node: the probe cannot tell
+// which); they get workload kind "node".
 func (e *Enricher) source(r *flow.Record) {
 	if r.ContainerID != "" {
 		if pod, container := e.podByContainerID(r.ContainerID); pod != nil {
@@ -187,18 +193,33 @@ func (e *Enricher) source(r *flow.Record) {
 			return
 		}
 	}
+	if pod := e.podByIP(r.Addr); pod != nil {
+		e.setPod(r, pod, soleContainer(pod))
+		return
+	}
 	if r.ContainerID == "" {
-		if pod := e.podByIP(r.Addr); pod != nil {
-			e.setPod(r, pod, "")
-			return
-		}
 		if node := e.nodeByIP(r.Addr); node != nil {
 			r.NodeName = node.Name
+		} else if e.sharedKernel.Load() {
+			r.NodeName = ""
 		}
 		r.WorkloadKind = flow.KindNode
 		r.WorkloadName = r.NodeName
 	}
 	r.Zone = e.zone(r.NodeName)
+}
+
+// SetSharedKernel tells the enricher that the probed nodes share one
+// kernel, so a host process without a node's address cannot be placed on
+// the node of the probe that saw it.
+func (e *Enricher) SetSharedKernel(shared bool) { e.sharedKernel.Store(shared) }
+
+// soleContainer names the container of a pod that has only one.
+func soleContainer(pod *corev1.Pod) string {
+	if len(pod.Status.ContainerStatuses) == 1 {
+		return pod.Status.ContainerStatuses[0].Name
+	}
+	return ""
 }
 
 func (e *Enricher) setPod(r *flow.Record, pod *corev1.Pod, container string) {

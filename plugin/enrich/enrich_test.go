@@ -209,7 +209,12 @@ func TestSource(t *testing.T) {
 		{
 			name: "no container id, local address of a pod: that pod",
 			in:   flow.Record{NodeName: "node-a", Addr: "10.244.1.10"},
-			want: flow.Record{PodName: "db-0", NS: "shop", WorkloadKind: "StatefulSet", WorkloadName: "db", NodeName: "node-b", Zone: "zone-b"},
+			want: flow.Record{ContainerName: "postgres", PodName: "db-0", NS: "shop", WorkloadKind: "StatefulSet", WorkloadName: "db", NodeName: "node-b", Zone: "zone-b"},
+		},
+		{
+			name: "container not known yet, local address of a pod: that pod and its only container",
+			in:   flow.Record{ContainerID: "new1", NodeName: "node-a", Addr: "10.244.1.10"},
+			want: flow.Record{ContainerName: "postgres", PodName: "db-0", NS: "shop", WorkloadKind: "StatefulSet", WorkloadName: "db", NodeName: "node-b", Zone: "zone-b"},
 		},
 		{
 			name: "unknown container keeps the probe's node",
@@ -226,6 +231,21 @@ func TestSource(t *testing.T) {
 				t.Errorf("source(%+v)\n got %+v\nwant %+v", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSharedKernelHostProcess(t *testing.T) {
+	e := fixture(t)
+	e.SetSharedKernel(true)
+	r := flow.Record{NodeName: "node-a", Addr: "127.0.0.1"}
+	e.source(&r)
+	if r.NodeName != "" || r.WorkloadKind != "node" || r.WorkloadName != "" {
+		t.Errorf("host process on a shared kernel: %+v", r)
+	}
+	r = flow.Record{NodeName: "node-a", Addr: "10.244.1.1"}
+	e.source(&r)
+	if r.NodeName != "node-b" || r.WorkloadName != "node-b" {
+		t.Errorf("host process with node-b's address: %+v", r)
 	}
 }
 

@@ -86,10 +86,12 @@ func (c *Config) setDefaults() {
 		c.SyncTimeout = 30 * time.Second
 	}
 	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = 20 * time.Second
+		// A probe that has just started may not listen yet; short
+		// attempts retried soon reach it sooner than one long wait.
+		c.ConnectTimeout = 5 * time.Second
 	}
 	if c.Backoff <= 0 {
-		c.Backoff = 500 * time.Millisecond
+		c.Backoff = 250 * time.Millisecond
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 10 * time.Second
@@ -334,7 +336,9 @@ func (s *Source) run(ctx context.Context, node string, out chan<- []flow.Record)
 				return
 			}
 			s.fail(node, "connecting: "+err.Error())
-			s.cfg.Progress(node, "cannot connect, retrying: "+err.Error())
+			if attempt > 0 {
+				s.cfg.Progress(node, "cannot connect yet, retrying: "+err.Error())
+			}
 			continue
 		}
 		attempt = 0
@@ -414,6 +418,9 @@ func (s *Source) join(node string, h client.Hello) {
 			s.sharedSaid = map[string]bool{}
 		}
 		s.sharedSaid[boot] = true
+		if sk, ok := s.cfg.Enricher.(interface{ SetSharedKernel(bool) }); ok {
+			sk.SetSharedKernel(true)
+		}
 		s.cfg.Progress("", fmt.Sprintf("nodes %s share one kernel (boot id %s): flows are read from one probe and counted once",
 			strings.Join(s.kernels[boot], ", "), h.BootID))
 	}

@@ -330,7 +330,23 @@ func (m *Manager) Delete(timeout time.Duration) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// Wait until the pods are gone, so that nothing of the session is
+	// left when the plugin exits; the probes stop on SIGTERM within a
+	// second or two.
+	for ctx.Err() == nil {
+		list, err := m.client.CoreV1().Pods(m.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: SessionLabel + "=" + m.cfg.Session})
+		if err != nil || len(list.Items) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 func (m *Manager) deletePod(ctx context.Context, node string) error {

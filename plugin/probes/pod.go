@@ -167,6 +167,11 @@ func Pod(cfg Config, node string) *corev1.Pod {
 				Env: []corev1.EnvVar{{
 					Name:      "NODE_NAME",
 					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}},
+				}, {
+					// The node's address tells the probe which network
+					// namespace is the node's, for connection tracking.
+					Name:      "HOST_IP",
+					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}},
 				}},
 				Ports: []corev1.ContainerPort{{Name: "flows", ContainerPort: int32(cfg.Port), Protocol: corev1.ProtocolTCP}},
 				Resources: corev1.ResourceRequirements{
