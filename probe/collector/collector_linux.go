@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -33,9 +32,10 @@ type Collector struct {
 	// connection not yet accepted, or already closed), its container, DNS
 	// name and Service translation. A name whose TTL ran out during a long
 	// connection stays on its records.
-	flows    map[tupleID]*flowState
-	interval uint64
-	batch    []batchFlow
+	flows     map[tupleID]*flowState
+	interval  uint64
+	lastFlows int
+	orphans   []bpf.Flow
 
 	wg     sync.WaitGroup
 	closed sync.Once
@@ -56,35 +56,29 @@ func tupleOf(f *bpf.Flow) tupleID {
 	}
 }
 
-// batchFlow is a flow of the interval and its remembered state; merged
-// marks an unattributed flow whose counters moved to the owned flow of the
-// same tuple.
-type batchFlow struct {
-	bpf.Flow
-	st     *flowState
-	merged bool
-}
-
 type flowState struct {
 	lastSeen uint64
-	// The owner last seen on the tuple, and where its flow sits in the
-	// current batch (batch == interval).
+	// The owner last seen on the tuple, and where its record sits in the
+	// current interval (batch == interval).
 	pid      uint32
 	comm     string
-	cgid     uint64
-	cgidV1   uint64
 	batch    uint64
 	batchIdx int
 
 	container string
 	// containerFinal is false while the cgroup id is not resolved yet.
 	containerFinal bool
-	domain         string
-	svc            netip.AddrPort // the original destination when translated
-	backend        netip.AddrPort
 	ctDone         bool
+	domain         string
+	svc            *serviceTranslation
 	// Address strings, made once per flow.
 	addr, dstAddr string
+}
+
+// serviceTranslation is what conntrack said about a flow to a Service.
+type serviceTranslation struct {
+	addr, backend     string
+	port, backendPort int64
 }
 
 const (
@@ -154,22 +148,10 @@ func (c *Collector) Collect(ctx context.Context) ([]flow.Record, probe.Stats, er
 	if err := ctx.Err(); err != nil {
 		return nil, probe.Stats{}, err
 	}
-	c.interval++
-	now := time.Now()
-	ctBudget := maxConntrackPerCollect
-	c.batch = c.batch[:0]
-	entries, err := c.probe.Drain(func(f *bpf.Flow) { c.batch = append(c.batch, batchFlow{Flow: *f}) })
+	recs, entries, err := c.records(time.Now(), c.probe.Drain)
 	if err != nil {
 		return nil, probe.Stats{}, err
 	}
-	c.attributeOrphans()
-	recs := make([]flow.Record, 0, len(c.batch))
-	for i := range c.batch {
-		if f := &c.batch[i]; !f.merged {
-			recs = append(recs, c.record(f, now, &ctBudget))
-		}
-	}
-	c.forget()
 	counters, err := c.probe.Counters()
 	if err != nil {
 		return nil, probe.Stats{}, err
@@ -183,62 +165,64 @@ func (c *Collector) Collect(ctx context.Context) ([]flow.Record, probe.Stats, er
 	}, nil
 }
 
-// attributeOrphans gives the packets the kernel could not attribute (pid 0)
-// to the process that owns the same tuple in this interval, or did in an
-// earlier one. It looks each flow's state up once.
-func (c *Collector) attributeOrphans() {
-	orphans := false
-	for i := range c.batch {
-		f := &c.batch[i]
+// records turns the flows that drain yields into the interval's records.
+func (c *Collector) records(now time.Time, drain func(func(*bpf.Flow)) (int, error)) ([]flow.Record, int, error) {
+	c.interval++
+	ctBudget := maxConntrackPerCollect
+	// Size for the last interval, so the slice rarely grows.
+	recs := make([]flow.Record, 0, c.lastFlows+c.lastFlows/8)
+	c.orphans = c.orphans[:0]
+	entries, err := drain(func(f *bpf.Flow) {
 		if f.PID == 0 {
-			orphans = true
-			continue
+			c.orphans = append(c.orphans, *f)
+			return
 		}
 		st := c.state(f)
-		st.pid, st.comm, st.cgid, st.cgidV1 = f.PID, f.Comm, f.CgroupID, f.CgroupV1
-		st.batch, st.batchIdx = c.interval, i
+		st.pid, st.comm = f.PID, f.Comm
+		st.batch, st.batchIdx = c.interval, len(recs)
+		recs = append(recs, flow.Record{})
+		c.fill(&recs[len(recs)-1], f, st, now, &ctBudget)
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	if !orphans {
-		return
-	}
-	for i := range c.batch {
-		f := &c.batch[i]
-		if f.PID != 0 {
+	// Packets the kernel could not attribute (pid 0) go to the process that
+	// owns the same tuple in this interval, or did in an earlier one.
+	for i := range c.orphans {
+		f := &c.orphans[i]
+		st := c.state(f)
+		if st.batch == c.interval {
+			r := &recs[st.batchIdx]
+			r.TxBytes += int64(f.TxBytes)
+			r.RxBytes += int64(f.RxBytes)
+			r.TxPackets += int64(f.TxPackets)
+			r.RxPackets += int64(f.RxPackets)
 			continue
 		}
-		st := c.state(f)
-		switch {
-		case st.batch == c.interval:
-			o := &c.batch[st.batchIdx]
-			o.TxBytes += f.TxBytes
-			o.RxBytes += f.RxBytes
-			o.TxPackets += f.TxPackets
-			o.RxPackets += f.RxPackets
-			f.merged = true
-		case st.pid != 0:
-			f.PID, f.Comm, f.CgroupID, f.CgroupV1 = st.pid, st.comm, st.cgid, st.cgidV1
+		if st.pid != 0 {
+			f.PID, f.Comm = st.pid, st.comm
 		}
+		recs = append(recs, flow.Record{})
+		c.fill(&recs[len(recs)-1], f, st, now, &ctBudget)
 	}
+	c.lastFlows = len(recs)
+	c.forget()
+	return recs, entries, nil
 }
 
 // state returns the remembered state of f's tuple, created on first sight.
-func (c *Collector) state(f *batchFlow) *flowState {
-	t := tupleOf(&f.Flow)
+func (c *Collector) state(f *bpf.Flow) *flowState {
+	t := tupleOf(f)
 	st := c.flows[t]
 	if st == nil {
 		st = &flowState{addr: f.Local.Addr().String(), dstAddr: f.Remote.Addr().String()}
 		c.flows[t] = st
 	}
-	f.st = st
 	return st
 }
 
-func (c *Collector) record(bf *batchFlow, now time.Time, ctBudget *int) flow.Record {
-	f := &bf.Flow
-	st := bf.st
-	if st == nil {
-		st = c.state(bf)
-	}
+// fill sets r, a zero record, to the flow f with remembered state st.
+func (c *Collector) fill(r *flow.Record, f *bpf.Flow, st *flowState, now time.Time, ctBudget *int) {
 	if !st.containerFinal {
 		st.container, st.containerFinal = c.cgroups.ContainerID(f.CgroupID, f.CgroupV1)
 	}
@@ -252,33 +236,29 @@ func (c *Collector) record(bf *batchFlow, now time.Time, ctBudget *int) flow.Rec
 		*ctBudget--
 		st.ctDone = true
 		if svc, backend, ok, err := c.ct.Translate(f.Proto, f.Local, f.Remote); err == nil && ok {
-			st.svc, st.backend = svc, backend
+			st.svc = &serviceTranslation{
+				addr: svc.Addr().String(), port: int64(svc.Port()),
+				backend: backend.Addr().String(), backendPort: int64(backend.Port()),
+			}
+			if st.domain == "" {
+				st.domain = c.dns.Lookup(st.container, backend.Addr())
+			}
 		}
 	}
-	r := flow.Record{
-		TS:          now,
-		Protocol:    protocolName(f.Proto),
-		Process:     f.Comm,
-		PID:         int64(f.PID),
-		Addr:        st.addr,
-		Port:        int64(f.Local.Port()),
-		DstAddr:     st.dstAddr,
-		DstPort:     int64(f.Remote.Port()),
-		DstDomain:   st.domain,
-		ContainerID: st.container,
-		TxBytes:     int64(f.TxBytes),
-		RxBytes:     int64(f.RxBytes),
-		TxPackets:   int64(f.TxPackets),
-		RxPackets:   int64(f.RxPackets),
+	r.TS = now
+	r.Protocol = protocolName(f.Proto)
+	r.Process = f.Comm
+	r.PID = int64(f.PID)
+	r.Addr, r.Port = st.addr, int64(f.Local.Port())
+	r.DstAddr, r.DstPort = st.dstAddr, int64(f.Remote.Port())
+	r.DstDomain = st.domain
+	r.ContainerID = st.container
+	r.TxBytes, r.RxBytes = int64(f.TxBytes), int64(f.RxBytes)
+	r.TxPackets, r.RxPackets = int64(f.TxPackets), int64(f.RxPackets)
+	if t := st.svc; t != nil {
+		r.DstSvcAddr, r.DstSvcPort = t.addr, t.port
+		r.DstAddr, r.DstPort = t.backend, t.backendPort
 	}
-	if st.backend.IsValid() {
-		r.DstSvcAddr, r.DstSvcPort = st.svc.Addr().String(), int64(st.svc.Port())
-		r.DstAddr, r.DstPort = st.backend.Addr().String(), int64(st.backend.Port())
-		if r.DstDomain == "" {
-			r.DstDomain = c.dns.Lookup(st.container, st.backend.Addr())
-		}
-	}
-	return r
 }
 
 func protocolName(p uint8) string {
