@@ -116,18 +116,6 @@ start_daemon apiserver ip netns exec "$NS_CORE" "$K8S_BIN/kube-apiserver" \
 	--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
 	--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --profiling=false --event-ttl=1h
 start_daemon api-forward "$K8S_BIN/nsforward" -listen "127.0.0.1:$API_PORT" -netns "/run/netns/$NS_CORE" -target 127.0.0.1:6443
-wait_for "the API server" 60 lab_kubectl get --raw /readyz
-start_daemon controller-manager ip netns exec "$NS_CORE" "$K8S_BIN/kube-controller-manager" \
-	--kubeconfig="$PKI/controller-manager.kubeconfig" --authentication-kubeconfig="$PKI/controller-manager.kubeconfig" \
-	--authorization-kubeconfig="$PKI/controller-manager.kubeconfig" --bind-address=127.0.0.1 \
-	--service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" --use-service-account-credentials=true \
-	--cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
-	--service-cluster-ip-range="$SERVICE_CIDR" --allocate-node-cidrs=false --configure-cloud-routes=false \
-	--flex-volume-plugin-dir="$S/cm-flexvolume" --leader-elect=false --profiling=false
-start_daemon scheduler ip netns exec "$NS_CORE" "$K8S_BIN/kube-scheduler" \
-	--kubeconfig="$PKI/scheduler.kubeconfig" --authentication-kubeconfig="$PKI/scheduler.kubeconfig" \
-	--authorization-kubeconfig="$PKI/scheduler.kubeconfig" --bind-address=127.0.0.1 --leader-elect=false --profiling=false
-
 log "internet-like server http://$INET_IP/ in $NS_INET"
 mkdir -p "$S/inet/www"
 echo "netflow lab: you reached the internet-like server $INET_IP" >"$S/inet/www/index.html"
@@ -230,6 +218,19 @@ for n in "${NODES[@]}"; do
 	start_node "$n" &
 	node_jobs+=($!)
 done
+# The nodes boot while the API server comes up.
+wait_for "the API server" 60 lab_kubectl get --raw /readyz
+start_daemon controller-manager ip netns exec "$NS_CORE" "$K8S_BIN/kube-controller-manager" \
+	--kubeconfig="$PKI/controller-manager.kubeconfig" --authentication-kubeconfig="$PKI/controller-manager.kubeconfig" \
+	--authorization-kubeconfig="$PKI/controller-manager.kubeconfig" --bind-address=127.0.0.1 \
+	--service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" --use-service-account-credentials=true \
+	--cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+	--service-cluster-ip-range="$SERVICE_CIDR" --allocate-node-cidrs=false --configure-cloud-routes=false \
+	--flex-volume-plugin-dir="$S/cm-flexvolume" --leader-elect=false --profiling=false
+start_daemon scheduler ip netns exec "$NS_CORE" "$K8S_BIN/kube-scheduler" \
+	--kubeconfig="$PKI/scheduler.kubeconfig" --authentication-kubeconfig="$PKI/scheduler.kubeconfig" \
+	--authorization-kubeconfig="$PKI/scheduler.kubeconfig" --bind-address=127.0.0.1 --leader-elect=false --profiling=false
+lab_kubectl apply -f "$LAB_SRC/manifests/coredns.yaml" >/dev/null
 for j in "${node_jobs[@]}"; do wait "$j" || die "a node failed to start (logs: $S/logs)"; done
 
 if ! wait "$probe_build"; then
@@ -246,7 +247,6 @@ for n in "${NODES[@]}"; do
 done
 
 log "cluster DNS (CoreDNS)"
-lab_kubectl apply -f "$LAB_SRC/manifests/coredns.yaml" >/dev/null
 lab_kubectl -n kube-system rollout status deployment/coredns --timeout=90s >/dev/null
 
 after=$(sysctl_snapshot)
