@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,14 +17,64 @@ import (
 )
 
 // detectCgroupRoot returns the cgroup2 mount: /sys/fs/cgroup on a unified
-// host, /sys/fs/cgroup/unified on a hybrid one, "" when there is none.
+// host, /sys/fs/cgroup/unified on a hybrid one. In a container whose own
+// cgroup2 mount shows only its subtree, it looks for another cgroup2 mount
+// that shows the whole hierarchy (a hostPath volume of the host's), and
+// falls back to the subtree (which New then rejects with advice). "" means
+// no cgroup2 is mounted.
 func detectCgroupRoot() string {
-	for _, p := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		if isFS(p, unix.CGROUP2_SUPER_MAGIC) {
+	first := ""
+	for _, p := range append([]string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}, cgroup2Mounts()...) {
+		if !isFS(p, unix.CGROUP2_SUPER_MAGIC) {
+			continue
+		}
+		if inode(p) == 1 {
 			return p
 		}
+		if first == "" {
+			first = p
+		}
 	}
-	return ""
+	return first
+}
+
+// cgroup2Mounts lists the mount points of cgroup2 file systems.
+func cgroup2Mounts() []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		// id parent major:minor root mountpoint options ... - fstype source superoptions
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok || !strings.HasPrefix(post, "cgroup2 ") {
+			continue
+		}
+		if f := strings.Fields(pre); len(f) >= 5 {
+			out = append(out, unescapeMountinfo(f[4]))
+		}
+	}
+	return out
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // detectCPUV1Root returns the v1 hierarchy of the cpu controller, "" when the
@@ -149,6 +200,15 @@ func (t *cgroupTree) scan() {
 	})
 	t.ids = ids
 	t.lastScan = time.Now()
+}
+
+// inode returns the inode number of path, 0 when it cannot be read.
+func inode(path string) uint64 {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return 0
+	}
+	return st.Ino
 }
 
 // exists reports whether path exists.

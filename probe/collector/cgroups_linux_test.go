@@ -21,3 +21,26 @@ func TestContainerIDFromPath(t *testing.T) {
 		}
 	}
 }
+
+func TestUnescapeMountinfo(t *testing.T) {
+	for in, want := range map[string]string{
+		`/sys/fs/cgroup`:       "/sys/fs/cgroup",
+		`/host\040root/cgroup`: "/host root/cgroup",
+		`/odd\134name`:         `/odd\name`,
+		`/trailing\04`:         `/trailing\04`,
+	} {
+		if got := unescapeMountinfo(in); got != want {
+			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDetectCgroupRoot(t *testing.T) {
+	root := detectCgroupRoot()
+	if root == "" {
+		t.Skip("no cgroup2 mount")
+	}
+	if ino := inode(root); ino != 1 {
+		t.Logf("%s has inode %d: this test runs in a cgroup namespace", root, ino)
+	}
+}

@@ -99,6 +99,14 @@ func New(cfg Config) (*Collector, error) {
 	} else if !isFS(cfg.CgroupRoot, unix.CGROUP2_SUPER_MAGIC) {
 		return nil, fmt.Errorf("%s is not a cgroup2 mount: the probe attaches to the cgroup2 root", cfg.CgroupRoot)
 	}
+	// The root cgroup's directory is inode 1. Anything else is a subtree
+	// (a container's cgroup namespace, a bind mount of a sub-cgroup): the
+	// probe would see only the traffic of that subtree.
+	if cfg.CgroupRoot != "" {
+		if ino := inode(cfg.CgroupRoot); ino != 1 {
+			return nil, fmt.Errorf("%s is not the root of the cgroup2 hierarchy (inode %d): the probe would only see the processes below it; mount the host's cgroup2 (for a pod, a hostPath volume of /sys/fs/cgroup) and set the cgroup root to it", cfg.CgroupRoot, ino)
+		}
+	}
 	if cfg.CgroupV1CPURoot == "" {
 		cfg.CgroupV1CPURoot = detectCPUV1Root()
 	}

@@ -409,6 +409,13 @@ func TestNotCgroup2(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cgroup2") {
 		t.Fatalf("New on a directory that is not a cgroup2 mount: %v", err)
 	}
+	// A sub-cgroup, as a container's cgroup namespace shows it.
+	sub := newCgroup(t, detectCgroupRoot(), randomHex(64))
+	_, err = New(Config{CgroupRoot: sub})
+	if err == nil || !strings.Contains(err.Error(), "not the root") {
+		t.Fatalf("New on a sub-cgroup: %v", err)
+	}
+	t.Log(err)
 }
 
 // TestServiceTranslation NATs a "ClusterIP" to a backend in a namespace the
