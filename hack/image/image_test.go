@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -140,7 +141,7 @@ func checkImage(t *testing.T, idx v1.ImageIndex, d v1.Descriptor, b Binary) {
 	if hdr.Name != "netflow-probe" || hdr.Mode != 0o755 || hdr.Uid != 0 || !bytes.Equal(got, want) {
 		t.Errorf("layer file %s mode %o uid %d, %d bytes: want the binary at %s, 0755", hdr.Name, hdr.Mode, hdr.Uid, len(got), BinaryPath)
 	}
-	if _, err := tr.Next(); err != io.EOF {
+	if _, err := tr.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("the layer holds more than the binary")
 	}
 }
@@ -213,7 +214,7 @@ func untar(t *testing.T, path string) string {
 	tr := tar.NewReader(f)
 	for {
 		hdr, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return dir
 		}
 		if err != nil {

@@ -63,7 +63,7 @@ func TestServeRealProbe(t *testing.T) {
 	var tx int64
 	for tx < size {
 		ev, err := c.Recv()
-		if err == io.EOF || err != nil {
+		if err != nil {
 			t.Fatalf("stream ended before %d bytes were seen from port %d: %v", size, port, err)
 		}
 		if ev.Batch == nil {
