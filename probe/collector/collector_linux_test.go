@@ -465,3 +465,39 @@ func TestServiceTranslation(t *testing.T) {
 		t.Errorf("tx %d rx %d, want both >= 100000", tx, rx)
 	}
 }
+
+// TestFullMapCounted bounds the flow map to a few entries: the flows that do
+// not fit are counted, never silently dropped.
+func TestFullMapCounted(t *testing.T) {
+	requireKernel(t)
+	c := newCollector(t, Config{MaxFlows: 4})
+	c.Collect(context.Background())
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sink, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	// 32 flows: one socket to 32 ports (nothing listens on most of them;
+	// the datagrams still leave the socket).
+	base := sink.LocalAddr().(*net.UDPAddr)
+	for i := range 32 {
+		dst := &net.UDPAddr{IP: base.IP, Port: base.Port + i}
+		_, _ = conn.WriteTo([]byte("x"), dst)
+	}
+	_, st, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.MapCapacity != 4 || st.MapEntries > 4 {
+		t.Errorf("map %d of %d entries, want at most 4 of 4", st.MapEntries, st.MapCapacity)
+	}
+	if st.LostFlows == 0 {
+		t.Errorf("no lost flows counted: %+v", st)
+	}
+	t.Logf("%+v", st)
+}
