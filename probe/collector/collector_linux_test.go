@@ -179,6 +179,9 @@ func checkTraffic(t *testing.T, c *Collector) {
 		{"udp6-loopback", "udp", true, a, "[::1]:0"},
 		{"udp4-veth", "udp", false, b, vethB4 + ":0"},
 		{"udp6-veth", "udp", true, b, "[" + vethB6 + "]:0"},
+		// IPv4 on dual-stack (v4-mapped) sockets: "listen|dial host".
+		{"tcp4-dualstack-veth", "tcp", false, b, "[::]:0|" + vethB4},
+		{"udp4-dualstack-loopback", "udp", false, a, "[::]:0|127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clientID, serverID := randomHex(64), randomHex(64)
@@ -213,6 +216,9 @@ func testComm() string {
 
 func checkOwner(t *testing.T, r flow.Record, pid int, container string) {
 	t.Helper()
+	if strings.Contains(r.Addr, "::ffff:") || strings.Contains(r.DstAddr, "::ffff:") {
+		t.Errorf("flow %s -> %s: IPv4 shown v4-mapped", r.Addr, r.DstAddr)
+	}
 	if want := testComm(); r.Process != want {
 		t.Errorf("flow %s:%d->%s:%d: process %q, want %q", r.Addr, r.Port, r.DstAddr, r.DstPort, r.Process, want)
 	}
@@ -227,8 +233,9 @@ func checkOwner(t *testing.T, r flow.Record, pid int, container string) {
 func checkTCP(t *testing.T, c *Collector, v6 bool, clientNS, serverNS, serverAddr string, clientCG, serverCG []string, clientID, serverID string) {
 	const n = 10_000_000
 	c.Collect(context.Background()) // start a fresh interval
-	srv := startHelper(t, serverNS, "tcp-server", serverAddr, n, serverCG...)
-	addr := srv.line(t)
+	listen, dialHost, _ := strings.Cut(serverAddr, "|")
+	srv := startHelper(t, serverNS, "tcp-server", listen, n, serverCG...)
+	addr := dialAddr(t, srv.line(t), dialHost)
 	cli := startHelper(t, clientNS, "tcp-client", addr, n, clientCG...)
 	cliRetrans := retransLine(t, cli)
 	srvRetrans := retransLine(t, srv)
@@ -260,6 +267,20 @@ func checkTCP(t *testing.T, c *Collector, v6 bool, clientNS, serverNS, serverAdd
 	}
 }
 
+// dialAddr is the address a client dials for a server listening on addr:
+// addr itself, or its port on host when host is set.
+func dialAddr(t *testing.T, addr, host string) string {
+	t.Helper()
+	if host == "" {
+		return addr
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort(host, port)
+}
+
 // retransLine reads the "retrans N" line a TCP helper prints at its end.
 func retransLine(t *testing.T, h *helper) int64 {
 	t.Helper()
@@ -273,8 +294,9 @@ func retransLine(t *testing.T, h *helper) int64 {
 func checkUDP(t *testing.T, c *Collector, v6 bool, clientNS, serverNS, serverAddr string, clientCG, serverCG []string, clientID, serverID string) {
 	const n, size = 1000, 1000
 	c.Collect(context.Background())
-	srv := startHelper(t, serverNS, "udp-server", serverAddr, n, serverCG...)
-	addr := srv.line(t)
+	listen, dialHost, _ := strings.Cut(serverAddr, "|")
+	srv := startHelper(t, serverNS, "udp-server", listen, n, serverCG...)
+	addr := dialAddr(t, srv.line(t), dialHost)
 	cli := startHelper(t, clientNS, "udp-client", addr, n, clientCG...)
 	cli.wait(t)
 	got := srv.line(t)
