@@ -19,6 +19,11 @@ import (
 	"github.com/kubectl-netflow/kubectl-netflow/flow"
 )
 
+func hasCommand(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
+}
+
 // requireKernel skips unless the test runs as root on a kernel with what
 // the probe needs.
 func requireKernel(t *testing.T) {
@@ -445,18 +450,23 @@ func TestNotCgroup2(t *testing.T) {
 // collector's conntrack at that namespace.
 func TestServiceTranslation(t *testing.T) {
 	requireKernel(t)
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("nft is not installed (Debian: nftables)")
-	}
 	a, b := newVethPair(t)
 	const svcIP, svcPort = "198.18.1.1", 80
-	rules := fmt.Sprintf(`table ip nftest {
+	switch {
+	case hasCommand("nft"):
+		rules := fmt.Sprintf(`table ip nftest {
 	chain out { type nat hook output priority -100; ip daddr %s tcp dport %d dnat to %s:8080; }
 }`, svcIP, svcPort, vethB4)
-	cmd := exec.Command("ip", "netns", "exec", a, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v\n%s", err, out)
+		cmd := exec.Command("ip", "netns", "exec", a, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(rules)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nft: %v\n%s", err, out)
+		}
+	case hasCommand("iptables"):
+		run(t, "ip", "netns", "exec", a, "iptables", "-t", "nat", "-A", "OUTPUT", "-d", svcIP, "-p", "tcp",
+			"--dport", fmt.Sprint(svcPort), "-j", "DNAT", "--to-destination", vethB4+":8080")
+	default:
+		t.Skip("neither nft nor iptables is installed")
 	}
 	run(t, "ip", "-n", a, "route", "add", svcIP+"/32", "dev", "nf0")
 	c := newCollector(t, Config{ConntrackNetns: "/run/netns/" + a})
