@@ -171,9 +171,24 @@ func (e *Enricher) Shutdown() {
 // Enrich fills in the source and destination names of r. The probe's fields
 // (container id, addresses, node name) are kept; Kubernetes names replace
 // whatever r held.
-func (e *Enricher) Enrich(r *flow.Record) {
-	e.source(r)
+//
+// It reports whether both ends are as named as they will get: false when
+// the record's container or a private destination is not known yet, which
+// happens to pods that only just started (the kubelet reports a container
+// id and a pod IP a moment after they exist). Enriching such a record again
+// a little later often names it.
+func (e *Enricher) Enrich(r *flow.Record) (complete bool) {
+	complete = e.source(r)
 	e.destination(r)
+	if r.DstWorkloadKind == flow.KindPrivate && !isLoopback(r.DstAddr) {
+		complete = false
+	}
+	return complete
+}
+
+func isLoopback(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // source names the owner of the socket. A container is looked up by its
@@ -186,16 +201,16 @@ func (e *Enricher) Enrich(r *flow.Record) {
 // Other processes belong to the node whose address they use, else to the
 // node of the probe (on a shared kernel, to no node: the probe cannot tell
 // which); they get workload kind "node".
-func (e *Enricher) source(r *flow.Record) {
+func (e *Enricher) source(r *flow.Record) (complete bool) {
 	if r.ContainerID != "" {
 		if pod, container := e.podByContainerID(r.ContainerID); pod != nil {
 			e.setPod(r, pod, container)
-			return
+			return true
 		}
 	}
 	if pod := e.podByIP(r.Addr); pod != nil {
 		e.setPod(r, pod, soleContainer(pod))
-		return
+		return true
 	}
 	if r.ContainerID == "" {
 		if node := e.nodeByIP(r.Addr); node != nil {
@@ -207,6 +222,7 @@ func (e *Enricher) source(r *flow.Record) {
 		r.WorkloadName = r.NodeName
 	}
 	r.Zone = e.zone(r.NodeName)
+	return r.ContainerID == ""
 }
 
 // SetSharedKernel tells the enricher that the probed nodes share one

@@ -45,7 +45,9 @@ type Probes interface {
 // Enricher names the ends of records.
 type Enricher interface {
 	Start(ctx context.Context) error
-	Enrich(r *flow.Record)
+	// Enrich names the ends of r and reports whether they are as named as
+	// they will get; if not, the source enriches r again after RetryDelay.
+	Enrich(r *flow.Record) (complete bool)
 }
 
 // Config configures a Source.
@@ -76,6 +78,13 @@ type Config struct {
 	// Queue is how many batches may wait between the streams and the
 	// consumer before the streams wait.
 	Queue int
+	// RetryDelay is how long records whose ends are not named yet wait
+	// for the Kubernetes caches to catch up (a pod that just started)
+	// before they are enriched again and passed on as they are.
+	RetryDelay time.Duration
+	// MaxDelayed bounds the records that wait; beyond it they go on at
+	// once.
+	MaxDelayed int
 }
 
 func (c *Config) setDefaults() {
@@ -102,6 +111,24 @@ func (c *Config) setDefaults() {
 	if c.Queue <= 0 {
 		c.Queue = 1024
 	}
+	if c.RetryDelay == 0 {
+		c.RetryDelay = 2 * time.Second
+	}
+	if c.MaxDelayed <= 0 {
+		c.MaxDelayed = 200_000
+	}
+}
+
+// chunk is what a stream hands to the consumer: records, and whether they
+// wait for a second enrichment.
+type chunk struct {
+	recs  []flow.Record
+	retry bool
+}
+
+type delayed struct {
+	due  time.Time
+	recs []flow.Record
 }
 
 // Source is the live flow.Source. Stream may be called once.
@@ -193,7 +220,7 @@ func (s *Source) Stream(ctx context.Context, fn func(*flow.Batch) error) (err er
 		s.cfg.Progress("", fmt.Sprintf("warning: %v; names of pods and workloads may be missing", serr))
 	}
 
-	out := make(chan []flow.Record, s.cfg.Queue)
+	out := make(chan chunk, s.cfg.Queue)
 	var wg sync.WaitGroup
 	for _, n := range running {
 		wg.Add(1)
@@ -213,42 +240,71 @@ func (s *Source) Stream(ctx context.Context, fn func(*flow.Batch) error) (err er
 }
 
 // consume hands batches to fn: whatever arrived since the last call in one
-// batch, with the status when it changed.
-func (s *Source) consume(ctx context.Context, out <-chan []flow.Record, allDone <-chan struct{}, fn func(*flow.Batch) error) error {
+// batch, with the status when it changed. When ctx ends, what already
+// arrived (and what waits for a second enrichment) is handed over in a last
+// batch, so that a run that ends counts all it saw.
+func (s *Source) consume(ctx context.Context, out <-chan chunk, allDone <-chan struct{}, fn func(*flow.Batch) error) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var buf []flow.Record
+	var waiting []delayed
+	nWaiting := 0
+	take := func(c chunk) {
+		if c.retry && s.cfg.RetryDelay > 0 && nWaiting+len(c.recs) <= s.cfg.MaxDelayed {
+			waiting = append(waiting, delayed{due: time.Now().Add(s.cfg.RetryDelay), recs: c.recs})
+			nWaiting += len(c.recs)
+			return
+		}
+		buf = append(buf, c.recs...)
+	}
+	release := func(all bool) {
+		now := time.Now()
+		for len(waiting) > 0 && (all || !waiting[0].due.After(now)) {
+			for i := range waiting[0].recs {
+				s.cfg.Enricher.Enrich(&waiting[0].recs[i])
+			}
+			buf = append(buf, waiting[0].recs...)
+			nWaiting -= len(waiting[0].recs)
+			waiting = waiting[1:]
+		}
+	}
+	drain := func(all bool) {
+		for all || len(buf) < 1<<16 {
+			select {
+			case c := <-out:
+				take(c)
+			default:
+				return
+			}
+		}
+	}
 	for {
 		buf = buf[:0]
+		var err error
+		last := false
 		select {
 		case <-ctx.Done():
-			return nil
+			last = true
 		case <-allDone:
-			s.mu.Lock()
-			reasons := joinReasons(s.status.NodesFailed)
-			s.mu.Unlock()
-			if ctx.Err() != nil {
-				return nil
+			last = true
+			if ctx.Err() == nil {
+				s.mu.Lock()
+				err = fmt.Errorf("every probe was lost: %s", joinReasons(s.status.NodesFailed))
+				s.mu.Unlock()
 			}
-			return fmt.Errorf("every probe was lost: %s", reasons)
 		case <-tick.C:
-		case recs := <-out:
-			buf = append(buf, recs...)
-		drain:
-			for len(buf) < 1<<16 {
-				select {
-				case recs := <-out:
-					buf = append(buf, recs...)
-				default:
-					break drain
-				}
+		case c := <-out:
+			take(c)
+		}
+		drain(last)
+		release(last)
+		b := &flow.Batch{Records: buf, Status: s.takeStatus()}
+		if len(b.Records) > 0 || b.Status != nil {
+			if ferr := fn(b); ferr != nil {
+				return ferr
 			}
 		}
-		b := &flow.Batch{Records: buf, Status: s.takeStatus()}
-		if len(b.Records) == 0 && b.Status == nil {
-			continue
-		}
-		if err := fn(b); err != nil {
+		if last {
 			return err
 		}
 	}
@@ -313,7 +369,7 @@ func (s *Source) counts(node string) bool {
 
 // run streams from the probe of node until ctx ends or the probe is gone,
 // reconnecting with backoff when the stream breaks.
-func (s *Source) run(ctx context.Context, node string, out chan<- []flow.Record) {
+func (s *Source) run(ctx context.Context, node string, out chan<- chunk) {
 	backoff := s.cfg.Backoff
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
@@ -343,7 +399,18 @@ func (s *Source) run(ctx context.Context, node string, out chan<- []flow.Record)
 		}
 		attempt = 0
 		backoff = s.cfg.Backoff
+		// Recv blocks until the probe sends; closing the stream when
+		// ctx ends unblocks it, so that quitting never waits on a probe.
+		readDone := make(chan struct{})
+		go func() {
+			select {
+			case <-ctx.Done():
+				st.Close()
+			case <-readDone:
+			}
+		}()
 		err = s.read(ctx, node, st, out)
+		close(readDone)
 		st.Close()
 		s.leave(node)
 		if ctx.Err() != nil {
@@ -358,7 +425,7 @@ func (s *Source) run(ctx context.Context, node string, out chan<- []flow.Record)
 }
 
 // read reads one stream until it ends.
-func (s *Source) read(ctx context.Context, node string, st Stream, out chan<- []flow.Record) error {
+func (s *Source) read(ctx context.Context, node string, st Stream, out chan<- chunk) error {
 	h := st.Hello()
 	s.join(node, h)
 	s.cfg.Progress(node, fmt.Sprintf("streaming (kernel %s, hooks %s)", h.KernelRelease, h.HookSet))
@@ -375,14 +442,28 @@ func (s *Source) read(ctx context.Context, node string, st Stream, out chan<- []
 			if !s.reads(node) || len(ev.Batch.Records) == 0 {
 				continue
 			}
+			// Records named at once go on; the others wait for a
+			// second try in the consumer.
 			recs := ev.Batch.Records
+			n := 0
+			var retry []flow.Record
 			for i := range recs {
-				s.cfg.Enricher.Enrich(&recs[i])
+				if s.cfg.Enricher.Enrich(&recs[i]) {
+					recs[n] = recs[i]
+					n++
+				} else {
+					retry = append(retry, recs[i])
+				}
 			}
-			select {
-			case out <- recs:
-			case <-ctx.Done():
-				return nil
+			for _, c := range []chunk{{recs: recs[:n]}, {recs: retry, retry: true}} {
+				if len(c.recs) == 0 {
+					continue
+				}
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return nil
+				}
 			}
 		case ev.Stats != nil:
 			s.stats(node, ev.Stats)

@@ -201,7 +201,7 @@ func TestTopNodeSelection(t *testing.T) {
 func TestTopSharedKernel(t *testing.T) {
 	e := Setup(t)
 	ns := e.Namespace(t, "probes")
-	stdout, stderr, err := e.RunPlugin(Context(t, 2*time.Minute), t, "flows", "-n", ns, "--duration", "6s")
+	stdout, stderr, err := e.RunPlugin(Context(t, 2*time.Minute), t, "flows", "-n", ns, "--duration", "15s")
 	if err != nil {
 		t.Fatalf("flows: %v\n%s", err, stderr)
 	}
