@@ -69,6 +69,7 @@ type flowState struct {
 	// containerFinal is false while the cgroup id is not resolved yet.
 	containerFinal bool
 	ctDone         bool
+	dnsTries       uint8
 	domain         string
 	svc            *serviceTranslation
 	// Address strings, made once per flow.
@@ -235,7 +236,10 @@ func (c *Collector) fill(r *flow.Record, f *bpf.Flow, st *flowState, now time.Ti
 		st.container, st.containerFinal = c.cgroups.ContainerID(f.CgroupID, f.CgroupV1)
 	}
 	st.lastSeen = c.interval
-	if st.domain == "" {
+	// The answer comes before the connection: look for a name during the
+	// flow's first intervals only.
+	if st.domain == "" && st.dnsTries < 3 {
+		st.dnsTries++
 		st.domain = c.dns.Lookup(st.container, f.Remote.Addr())
 	}
 	// Only the connecting side of a flow can have a translated
