@@ -91,9 +91,11 @@ const (
 	maxConntrackPerCollect = 2000
 )
 
-// New loads and attaches the probe's eBPF programs. It fails with an error
-// naming what is missing when the kernel lacks BTF or cgroup2, or when no
-// program set can be attached.
+// New loads and attaches the probe's eBPF programs: the packet layer on
+// the cgroup2 root and the first socket-layer hook set that loads (none is
+// required; HookSet reports the result). It fails with an error naming what
+// is missing when the kernel lacks BTF or cgroup2, or when the packet layer
+// cannot be attached.
 func New(cfg Config) (*Collector, error) {
 	if cfg.CgroupRoot == "" {
 		cfg.CgroupRoot = detectCgroupRoot()
