@@ -21,11 +21,16 @@ if [[ -d $S ]]; then
 	if lab_healthy; then
 		log "lab already up"
 		bash "$LAB_SRC/scripts/images-import.sh" probe
+		if [[ ${DEMO:-0} == 1 ]]; then bash "$LAB_SRC/scripts/demo.sh" >/dev/null; fi
 		echo "KUBECONFIG=$KUBECONFIG_ADMIN"
 		exit 0
 	fi
 	log "found a stale or broken lab; tearing it down first"
-	bash "$LAB_SRC/scripts/down.sh"
+fi
+# Also clears what a lab whose state folder is gone may have left (namespaces, cgroups).
+if ! out=$(bash "$LAB_SRC/scripts/down.sh" 2>&1); then
+	echo "$out" >&2
+	die "tearing down the old lab failed"
 fi
 
 # Kernel-wide settings the lab must leave untouched; compared at the end.
@@ -59,7 +64,10 @@ PKI=$S/pki
 
 log "cgroups /$CGROUP_ROOT in every v1 hierarchy"
 for h in $(cgroup_hierarchies); do
-	for g in "$CGROUP_ROOT" "$CGROUP_ROOT/daemons" "${NODES[@]/#/$CGROUP_ROOT/}"; do
+	groups=("$CGROUP_ROOT" "${NODES[@]/#/$CGROUP_ROOT/}")
+	# The daemons' group only tracks them; it lives in the pids hierarchy alone.
+	[[ $h == */pids ]] && groups+=("$CGROUP_ROOT/daemons")
+	for g in "${groups[@]}"; do
 		mkdir -p "$h/$g"
 		if [[ -f $h/$g/cpuset.cpus ]]; then
 			cat "$(dirname "$h/$g")/cpuset.cpus" >"$h/$g/cpuset.cpus"
@@ -256,6 +264,6 @@ if [[ $before != "$after" ]]; then
 fi
 
 touch "$S/up-complete"
-if [[ ${DEMO:-0} == 1 ]]; then bash "$LAB_SRC/scripts/demo.sh"; fi
+if [[ ${DEMO:-0} == 1 ]]; then bash "$LAB_SRC/scripts/demo.sh" >/dev/null; fi
 log "lab up in $((SECONDS - t0)) s: nodes ${NODES[*]}, API https://127.0.0.1:$API_PORT"
 echo "KUBECONFIG=$KUBECONFIG_ADMIN"
