@@ -146,15 +146,21 @@ func New(cfg Config) (*Enricher, error) {
 	return e, nil
 }
 
-// Start starts the informers and waits until their caches are filled, at
-// most until ctx ends. The informers stop when ctx ends.
-func (e *Enricher) Start(ctx context.Context) error {
+// Start starts the informers, which run until ctx ends, and waits until
+// their caches are filled, at most syncTimeout (0: as long as ctx allows).
+func (e *Enricher) Start(ctx context.Context, syncTimeout time.Duration) error {
 	e.factory.Start(ctx.Done())
 	if e.mfactory != nil {
 		e.mfactory.Start(ctx.Done())
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), e.synced...) {
-		return fmt.Errorf("filling the Kubernetes caches: %w", context.Cause(ctx))
+	wctx := ctx
+	if syncTimeout > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, syncTimeout)
+		defer cancel()
+	}
+	if !cache.WaitForCacheSync(wctx.Done(), e.synced...) {
+		return fmt.Errorf("filling the Kubernetes caches: %w", context.Cause(wctx))
 	}
 	return nil
 }

@@ -133,7 +133,7 @@ func fixture(t *testing.T) *Enricher {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(func() { cancel(); e.Shutdown() })
-	if err := e.Start(ctx); err != nil {
+	if err := e.Start(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -299,7 +299,7 @@ func TestWithoutMetadataOrServices(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer func() { cancel(); e.Shutdown() }()
-	if err := e.Start(ctx); err != nil {
+	if err := e.Start(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	r := flow.Record{ContainerID: "abc", DstAddr: "10.96.0.10"}

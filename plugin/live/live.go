@@ -44,7 +44,9 @@ type Probes interface {
 
 // Enricher names the ends of records.
 type Enricher interface {
-	Start(ctx context.Context) error
+	// Start starts the caches, which run until ctx ends, and waits at most
+	// syncTimeout for their first fill.
+	Start(ctx context.Context, syncTimeout time.Duration) error
 	// Enrich names the ends of r and reports whether they are as named as
 	// they will get; if not, the source enriches r again after RetryDelay.
 	Enrich(r *flow.Record) (complete bool)
@@ -195,9 +197,9 @@ func (s *Source) Stream(ctx context.Context, fn func(*flow.Batch) error) (err er
 
 	synced := make(chan error, 1)
 	go func() {
-		sctx, scancel := context.WithTimeout(ctx, s.cfg.SyncTimeout)
-		defer scancel()
-		synced <- s.cfg.Enricher.Start(sctx)
+		// The informers live as long as ctx; only the wait for their
+		// first fill is bounded.
+		synced <- s.cfg.Enricher.Start(ctx, s.cfg.SyncTimeout)
 	}()
 
 	running, failed, err := s.cfg.Probes.Start(ctx, usable, s.cfg.StartTimeout, s.cfg.Progress)
