@@ -49,7 +49,7 @@ func (f *fakeProbes) Delete(time.Duration) error { f.deleted.Add(1); return nil 
 type tagEnricher struct{}
 
 func (tagEnricher) Start(context.Context, time.Duration) error { return nil }
-func (tagEnricher) Enrich(r *flow.Record) bool  { r.WorkloadKind = "Deployment"; return true }
+func (tagEnricher) Enrich(r *flow.Record) bool                 { r.WorkloadKind = "Deployment"; return true }
 
 func startProbe(t *testing.T, node, boot string, records int) *servertest.Server {
 	t.Helper()
