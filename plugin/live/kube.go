@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"sync"
+	"time"
 
 	"github.com/kubectl-netflow/kubectl-netflow/flow"
 	"github.com/kubectl-netflow/kubectl-netflow/plugin/portforward"
@@ -25,6 +27,10 @@ func PortForwardConnector(fwd *portforward.Forwarder, mgr *probes.Manager) func(
 		if err != nil {
 			return nil, err
 		}
+		if err := waitListening(ctx, t); err != nil {
+			t.Close()
+			return nil, err
+		}
 		c, err := client.Dial(ctx, t.Addr, client.WithClientName("kubectl-netflow"))
 		if err != nil {
 			t.Close()
@@ -38,6 +44,34 @@ func PortForwardConnector(fwd *portforward.Forwarder, mgr *probes.Manager) func(
 			c.Close()
 		}()
 		return s, nil
+	}
+}
+
+// waitListening waits until the probe listens behind the tunnel. A probe
+// that has just started takes a moment to load its programs; until then the
+// port-forward closes each connection at once. The probe's gRPC server
+// speaks first (its HTTP/2 settings), so a connection that yields a byte
+// reaches it. Polling this way is much quicker than gRPC's reconnect
+// backoff, which waits a second and more between attempts.
+func waitListening(ctx context.Context, t *portforward.Tunnel) error {
+	var d net.Dialer
+	for {
+		conn, err := d.DialContext(ctx, "tcp", t.Addr)
+		if err == nil {
+			_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, _ := conn.Read(make([]byte, 1))
+			conn.Close()
+			if n == 1 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the probe to listen: %w", ctx.Err())
+		case <-t.Done():
+			return fmt.Errorf("waiting for the probe to listen: %w", t.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
