@@ -138,7 +138,7 @@ start_node() {
 	# nsenter, not ip netns exec: that one remounts /sys without the cgroup mounts.
 	start_daemon "$n-ns" nsenter --net="/run/netns/$ns" -- unshare --mount --propagation private \
 		bash "$LAB_SRC/scripts/node-ns.sh" "$N"
-	wait_for "the mount namespace of $n" 10 test -f "$N/ns-ready"
+	wait_for "the mount namespace of $n" 30 test -f "$N/ns-ready"
 	holder=$(tracked_pid "$n-ns")
 	cat >"$N/containerd.toml" <<EOT
 version = 2
@@ -213,8 +213,10 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 iptables: {syncPeriod: 30s, minSyncPeriod: 1s}
 EOT
 	start_daemon "$n-containerd" nsenter --target "$holder" --mount --net -- containerd --config "$N/containerd.toml"
-	wait_for "containerd on $n" 30 ctr --address "$N/containerd.sock" version
-	bash "$LAB_SRC/scripts/images-import.sh" lab "$n"
+	wait_for "containerd on $n" 60 ctr --address "$N/containerd.sock" version
+	# containerd may answer before its content store takes imports: one retry.
+	bash "$LAB_SRC/scripts/images-import.sh" lab "$n" || { sleep 1; bash "$LAB_SRC/scripts/images-import.sh" lab "$n"; } ||
+		die "importing the lab images into $n failed"
 	start_daemon "$n-kubelet" nsenter --target "$holder" --mount --net -- "$K8S_BIN/kubelet" \
 		--config="$N/kubelet.yaml" --kubeconfig="$PKI/kubelet-$n.kubeconfig" --hostname-override="$n" \
 		--node-ip="$(node_ip "$n")" --node-labels="topology.kubernetes.io/zone=$(node_zone "$n"),topology.kubernetes.io/region=netflow-lab,netflow-lab/node=$n"
@@ -239,7 +241,15 @@ start_daemon scheduler ip netns exec "$NS_CORE" "$K8S_BIN/kube-scheduler" \
 	--kubeconfig="$PKI/scheduler.kubeconfig" --authentication-kubeconfig="$PKI/scheduler.kubeconfig" \
 	--authorization-kubeconfig="$PKI/scheduler.kubeconfig" --bind-address=127.0.0.1 --leader-elect=false --profiling=false
 lab_kubectl apply -f "$LAB_SRC/manifests/coredns.yaml" >/dev/null
-for j in "${node_jobs[@]}"; do wait "$j" || die "a node failed to start (logs: $S/logs)"; done
+for j in "${node_jobs[@]}"; do
+	if ! wait "$j"; then
+		for f in "$S"/logs/lab-*.log; do
+			printf '%s\n' "--- last lines of $f" >&2
+			tail -n 5 "$f" >&2
+		done
+		die "a node failed to start (logs: $S/logs)"
+	fi
+done
 
 if ! wait "$probe_build"; then
 	cat "$S/logs/probe-build.err" >&2
