@@ -218,17 +218,25 @@ func (e *Enricher) source(r *flow.Record) (complete bool) {
 		e.setPod(r, pod, soleContainer(pod))
 		return true
 	}
+	complete = false
 	if r.ContainerID == "" {
 		if node := e.nodeByIP(r.Addr); node != nil {
 			r.NodeName = node.Name
-		} else if e.sharedKernel.Load() {
-			r.NodeName = ""
+			complete = true
+		} else {
+			if e.sharedKernel.Load() {
+				r.NodeName = ""
+			}
+			// A private address that is no node's may be a pod
+			// the caches do not know yet: the probe could not
+			// name the container of a process that already exited.
+			complete = isLoopback(r.Addr) || AddressKind(r.Addr) == flow.KindInternet
 		}
 		r.WorkloadKind = flow.KindNode
 		r.WorkloadName = r.NodeName
 	}
 	r.Zone = e.zone(r.NodeName)
-	return r.ContainerID == ""
+	return complete
 }
 
 // SetSharedKernel tells the enricher that the probed nodes share one

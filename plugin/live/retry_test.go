@@ -63,7 +63,12 @@ func TestRetryNamesPodsThatJustStarted(t *testing.T) {
 	src := New(Config{
 		Nodes: []string{"a"}, Probes: &fakeProbes{}, Enricher: e, RetryDelay: time.Second,
 		Connect: func(context.Context, string) (Stream, error) {
-			return &oneShot{stop: make(chan struct{}), recs: []flow.Record{{ContainerID: "abc", Addr: "10.0.0.9", DstAddr: "1.1.1.1", NodeName: "a"}}}, nil
+			return &oneShot{stop: make(chan struct{}), recs: []flow.Record{
+				{ContainerID: "abc", Addr: "10.0.0.9", DstAddr: "1.1.1.1", NodeName: "a"},
+				// The probe could not name the container of a process
+				// that already exited: the address names the pod.
+				{Addr: "10.0.0.9", DstAddr: "1.1.1.1", NodeName: "a"},
+			}}, nil
 		},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -72,7 +77,12 @@ func TestRetryNamesPodsThatJustStarted(t *testing.T) {
 	if err := src.Stream(ctx, func(b *flow.Batch) error { got = append(got, b.Records...); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].PodName != "quick" || got[0].ContainerName != "c" {
-		t.Fatalf("got %+v", got)
+	if len(got) != 2 {
+		t.Fatalf("got %d records, want 2", len(got))
+	}
+	for _, r := range got {
+		if r.PodName != "quick" || r.ContainerName != "c" || r.WorkloadKind != "Pod" {
+			t.Errorf("not named: %+v", r)
+		}
 	}
 }
