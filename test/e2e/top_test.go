@@ -98,6 +98,8 @@ func TestTopWorkloads(t *testing.T) {
 		if len(rows) != 1 {
 			t.Fatalf("client → server rows: %v\nall: %v", rows, gs)
 		}
+		t.Logf("FIGURE client received %d IP bytes in %d packets: ~%d payload bytes for %d sent",
+			rows[0].num("rx_bytes"), rows[0].num("rx_packets"), payload(rows[0].num("rx_bytes"), rows[0].num("rx_packets")), want)
 		if got := payload(rows[0].num("rx_bytes"), rows[0].num("rx_packets")); !within(got, want, 0.01) {
 			t.Errorf("client received ~%d payload bytes (rx_bytes %d), want %d ± 1%%", got, rows[0].num("rx_bytes"), want)
 		}
