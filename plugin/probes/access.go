@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -99,28 +100,48 @@ func canI(p Permission) string {
 // Check asks the API server, with SelfSubjectAccessReviews, whether the user
 // may do each of perms, and returns those it may not.
 func Check(ctx context.Context, client kubernetes.Interface, perms []Permission) ([]Permission, error) {
+	// One review per permission, all at once: start-up waits for the
+	// slowest, not for their sum.
+	allowed := make([]bool, len(perms))
+	errs := make([]error, len(perms))
+	var wg sync.WaitGroup
+	for i, p := range perms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			allowed[i], errs[i] = review(ctx, client, p)
+		}()
+	}
+	wg.Wait()
 	var missing []Permission
-	for _, p := range perms {
-		review := &authorizationv1.SelfSubjectAccessReview{
-			Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace:   p.Namespace,
-					Verb:        p.Verb,
-					Group:       p.Group,
-					Resource:    p.Resource,
-					Subresource: p.Subresource,
-				},
-			},
+	for i, p := range perms {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		got, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("checking whether you may %s: %w", p, err)
-		}
-		if !got.Status.Allowed {
+		if !allowed[i] {
 			missing = append(missing, p)
 		}
 	}
 	return missing, nil
+}
+
+func review(ctx context.Context, client kubernetes.Interface, p Permission) (bool, error) {
+	r := &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace:   p.Namespace,
+				Verb:        p.Verb,
+				Group:       p.Group,
+				Resource:    p.Resource,
+				Subresource: p.Subresource,
+			},
+		},
+	}
+	got, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, r, metav1.CreateOptions{})
+	if err != nil {
+		return false, fmt.Errorf("checking whether you may %s: %w", p, err)
+	}
+	return got.Status.Allowed, nil
 }
 
 // Preflight checks that the user may run probes in namespace ns and returns
