@@ -173,7 +173,7 @@ func (e *PodSecurityError) Error() string {
 	} else {
 		level = fmt.Sprintf("Pod Security level %q", level)
 	}
-	return fmt.Sprintf("namespace %q enforces %s, which rejects the probe (it needs hostPID, hostPath and eBPF capabilities). "+
+	return fmt.Sprintf("namespace %q enforces %s, which rejects the probe (it needs read-only hostPath mounts and the BPF, PERFMON and NET_ADMIN capabilities). "+
 		"Allow it with: kubectl label namespace %s pod-security.kubernetes.io/enforce=privileged --overwrite, "+
 		"or run the probes in a namespace that allows privileged pods with --probe-namespace. API server said: %s",
 		e.Namespace, level, e.Namespace, e.Detail)

@@ -27,7 +27,7 @@ func TestPodSpec(t *testing.T) {
 	}{
 		{"pinned to the node", p.Spec.NodeName == "worker-1"},
 		{"in the namespace", p.Namespace == "netflow"},
-		{"hostPID", p.Spec.HostPID},
+		{"no hostPID: the eBPF programs see every process anyway", !p.Spec.HostPID},
 		{"no hostNetwork: the probe's loopback stays its own", !p.Spec.HostNetwork},
 		{"no service account token", p.Spec.AutomountServiceAccountToken != nil && !*p.Spec.AutomountServiceAccountToken},
 		{"never restarted", p.Spec.RestartPolicy == corev1.RestartPolicyNever},
@@ -37,7 +37,8 @@ func TestPodSpec(t *testing.T) {
 		{"not privileged", c.SecurityContext.Privileged == nil},
 		{"read-only root", *c.SecurityContext.ReadOnlyRootFilesystem},
 		{"drops all capabilities", len(c.SecurityContext.Capabilities.Drop) == 1 && c.SecurityContext.Capabilities.Drop[0] == "ALL"},
-		{"adds BPF", contains(c.SecurityContext.Capabilities.Add, "BPF")},
+		{"adds BPF, PERFMON, NET_ADMIN only", len(c.SecurityContext.Capabilities.Add) == 3 && contains(c.SecurityContext.Capabilities.Add, "BPF") &&
+			contains(c.SecurityContext.Capabilities.Add, "PERFMON") && contains(c.SecurityContext.Capabilities.Add, "NET_ADMIN")},
 		{"limits", !c.Resources.Limits.Memory().IsZero() && !c.Resources.Limits.Cpu().IsZero()},
 		{"requests", !c.Resources.Requests.Memory().IsZero()},
 		{"idle timeout passed on", containsStr(c.Args, "--idle-timeout=45s")},
