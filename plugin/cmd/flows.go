@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -92,6 +94,11 @@ func (o *FlowsOptions) Validate() error {
 
 // Run streams records until ctx ends or the duration is over.
 func (o *FlowsOptions) Run(ctx context.Context) error {
+	// `flows | head` closes the pipe early. A Go program that writes to a
+	// closed stdout dies of SIGPIPE unless it handles it, and would leave
+	// its probes behind; ignored, the write fails instead and the probes
+	// are removed on the way out.
+	signal.Ignore(syscall.SIGPIPE)
 	src, err := o.live.source(ctx, o.configFlags, o.ErrOut)
 	if err != nil {
 		return err
@@ -101,7 +108,12 @@ func (o *FlowsOptions) Run(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
-	return streamFlows(ctx, src, o.filter, flow.NewWriter(o.Out))
+	err = streamFlows(ctx, src, o.filter, flow.NewWriter(o.Out))
+	if errors.Is(err, syscall.EPIPE) {
+		// The reader has all it wanted.
+		return nil
+	}
+	return err
 }
 
 // streamFlows writes the records of src that match filter (all, when nil),

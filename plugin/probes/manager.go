@@ -67,8 +67,13 @@ func (m *Manager) Start(ctx context.Context, nodes []string, timeout time.Durati
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	// Watch before creating, so no status change is missed.
-	w, err := m.client.CoreV1().Pods(m.cfg.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: SessionLabel + "=" + m.cfg.Session})
+	// Watch before creating, so no status change is missed. The session
+	// is new, so there is nothing older to miss: resourceVersion 0 lets the
+	// API server serve the watch from its cache at once, where an unset
+	// one may wait seconds for the cache to be provably fresh (etcd
+	// versions without progress notifications).
+	sessionPods := metav1.ListOptions{LabelSelector: SessionLabel + "=" + m.cfg.Session, ResourceVersion: "0"}
+	w, err := m.client.CoreV1().Pods(m.cfg.Namespace).Watch(ctx, sessionPods)
 	if err != nil {
 		return nil, nil, fmt.Errorf("watching the probe pods: %w", Explain(err, "watch", "", "pods", m.cfg.Namespace))
 	}
@@ -138,7 +143,7 @@ func (m *Manager) Start(ctx context.Context, nodes []string, timeout time.Durati
 			if !ok {
 				// The watch ended early (a proxy's timeout): start another.
 				w.Stop()
-				if w, err = m.client.CoreV1().Pods(m.cfg.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: SessionLabel + "=" + m.cfg.Session}); err != nil {
+				if w, err = m.client.CoreV1().Pods(m.cfg.Namespace).Watch(ctx, sessionPods); err != nil {
 					return running, failed, fmt.Errorf("watching the probe pods: %w", err)
 				}
 				continue
@@ -337,7 +342,7 @@ func (m *Manager) Delete(timeout time.Duration) error {
 	// left when the plugin exits; the probes stop on SIGTERM within a
 	// second or two.
 	for ctx.Err() == nil {
-		list, err := m.client.CoreV1().Pods(m.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: SessionLabel + "=" + m.cfg.Session})
+		list, err := m.client.CoreV1().Pods(m.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: SessionLabel + "=" + m.cfg.Session, ResourceVersion: "0"})
 		if err != nil || len(list.Items) == 0 {
 			return nil
 		}
