@@ -391,7 +391,7 @@ func orderRows(prev, rows []*store.Group, value func(*store.Group) float64, reve
 	}
 	slices.SortFunc(known, func(a, b *store.Group) int { return pos[a.Key] - pos[b.Key] })
 	slices.SortFunc(fresh, exact)
-	out := append(known, fresh...)
+	out := slices.Concat(known, fresh)
 	beats := func(a, b *store.Group) bool {
 		va, vb := vals[a], vals[b]
 		if reverse {

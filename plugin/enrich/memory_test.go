@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ func realisticPod(i int) *corev1.Pod {
 			Labels:          map[string]string{"app": app, "pod-template-hash": "7d9f8c6b5", "team": ns, "version": "v1.2.3"},
 			Annotations:     map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "kubectl.kubernetes.io/restartedAt": "2025-01-01T00:00:00Z"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: app + "-7d9f8c6b5", UID: "rs", Controller: &yes}},
-			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: "Update", APIVersion: "v1", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: make([]byte, 2048)}}},
+			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: "Update", APIVersion: "v1", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(strings.Repeat("f", 2048))}},
 		},
 		Spec: corev1.PodSpec{NodeName: fmt.Sprintf("node-%03d", i%200), Containers: []corev1.Container{container("app"), container("sidecar")}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255),
@@ -76,7 +77,6 @@ func TestMemory10kPods(t *testing.T) {
 	}
 	full := heap() - h0
 	cs := fake.NewClientset(objs...)
-	objs = nil
 	h1 := heap()
 	e, err := New(Config{Client: cs, Resources: []Resource{Pods, Nodes}})
 	if err != nil {

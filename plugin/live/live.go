@@ -399,7 +399,6 @@ func (s *Source) run(ctx context.Context, node string, out chan<- chunk) {
 			}
 			continue
 		}
-		attempt = 0
 		backoff = s.cfg.Backoff
 		// Recv blocks until the probe sends; closing the stream when
 		// ctx ends unblocks it, so that quitting never waits on a probe.

@@ -13,11 +13,11 @@ import (
 	"net/url"
 	"strconv"
 
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // Forwarder opens port-forwards to pods.
@@ -69,7 +69,7 @@ func (f *Forwarder) Open(ctx context.Context, ns, name string, port int) (*Tunne
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	ready := make(chan struct{})
-	pf, err := portforward.NewOnAddressesWithContext(ctx, dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(port)}, ready, io.Discard, io.Discard)
+	pf, err := portforward.NewOnAddressesForStreamingWithContext(ctx, dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(port)}, ready, io.Discard, io.Discard)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("port-forwarding to pod %s/%s: %w", ns, name, err)
@@ -94,9 +94,12 @@ func (f *Forwarder) Open(ctx context.Context, ns, name string, port int) (*Tunne
 		return nil, fmt.Errorf("port-forwarding to pod %s/%s: %w", ns, name, err)
 	}
 	ports, err := pf.GetPorts()
-	if err != nil || len(ports) == 0 {
+	if err == nil && len(ports) == 0 {
+		err = errors.New("none reported")
+	}
+	if err != nil {
 		t.Close()
-		return nil, fmt.Errorf("port-forwarding to pod %s/%s: no local port: %v", ns, name, err)
+		return nil, fmt.Errorf("port-forwarding to pod %s/%s: no local port: %w", ns, name, err)
 	}
 	t.Addr = "127.0.0.1:" + strconv.Itoa(int(ports[0].Local))
 	return t, nil
@@ -109,12 +112,12 @@ func (f *Forwarder) dialer(u *url.URL) (httpstream.Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	spdyDialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
-	ws, err := portforward.NewSPDYOverWebsocketDialer(u, f.config)
+	spdyDialer := spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
+	ws, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, f.config)
 	if err != nil {
 		return spdyDialer, nil
 	}
-	return portforward.NewFallbackDialer(ws, spdyDialer, func(err error) bool {
+	return portforward.NewFallbackDialerForStreaming(ws, spdyDialer, func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	}), nil
 }

@@ -137,7 +137,9 @@ func (m *Manager) Start(ctx context.Context, nodes []string, timeout time.Durati
 				failed[node] = &StartError{Node: node, Reason: reason, Message: last[name]}
 				progress(node, failed[node].Error())
 				delete(waiting, name)
-				m.deletePod(context.Background(), node)
+				if err := m.deletePod(context.Background(), node); err != nil {
+					progress(node, err.Error())
+				}
 			}
 		case ev, ok := <-w.ResultChan():
 			if !ok {
@@ -179,7 +181,9 @@ func (m *Manager) settle(node, pod string, err *StartError, waiting map[string]s
 		failed[node] = err
 		progress(node, "failed: "+err.Error())
 		// A pod that cannot start is of no use; leave no debris.
-		m.deletePod(context.Background(), node)
+		if derr := m.deletePod(context.Background(), node); derr != nil {
+			progress(node, derr.Error())
+		}
 		return
 	}
 	*running = append(*running, node)

@@ -210,7 +210,7 @@ func (s *Store) add(r *flow.Record) {
 	s.records++
 	if f.matched && f.gen == s.gen && !s.stale && !s.varies {
 		g := f.group
-		g.Counters.Add(r)
+		g.Add(r)
 		g.Records++
 		g.Cost += float64(r.TxBytes)*f.costTx + float64(r.RxBytes)*f.costRx
 		g.addAt(sec, float64(r.TxBytes), float64(r.RxBytes))
