@@ -21,8 +21,25 @@ probe-binaries: ## Build the static netflow-probe binary of each image platform.
 			-o $(BIN)/$${p%%/*}_$${p##*/}/netflow-probe ./cmd/netflow-probe; \
 	done
 
-image: probe-binaries ## Build the probe image (amd64, arm64) as an OCI layout tarball in bin/, named $(IMAGE).
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/image $(PROBE_IMAGE_ARGS) --out $(PROBE_OCI)
+image: $(PROBE_OCI) ## Build the probe image (amd64, arm64) as an OCI layout tarball in bin/, named $(IMAGE).
+
+# The tarball is rebuilt only when what goes into it changed: the sources of
+# the probe's packages (a superset, to stay cheap to list), the module files,
+# or the build settings, which the stamp records.
+PROBE_INPUTS := $(shell find cmd/netflow-probe probe bpf flow internal hack/image \( -name '*.go' -o -name '*.o' \) -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+PROBE_STAMP := $(BIN)/.netflow-probe-image
+PROBE_SETTINGS = $(PROBE_IMAGE_ARGS) $(PROBE_PLATFORMS) $(LDFLAGS) $(SOURCE_DATE_EPOCH) $(shell $(GO) env GOVERSION)
+
+$(PROBE_OCI): $(PROBE_INPUTS) $(PROBE_STAMP)
+	@$(MAKE) --no-print-directory probe-binaries
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/image $(PROBE_IMAGE_ARGS) --out $@
+
+# Rewritten only when the settings differ, so its time says when they last changed.
+$(PROBE_STAMP): FORCE
+	@mkdir -p $(@D); echo '$(PROBE_SETTINGS)' | cmp -s - $@ 2>/dev/null || echo '$(PROBE_SETTINGS)' > $@
+
+.PHONY: FORCE
+FORCE:
 
 image-push: probe-binaries ## Push the probe image to IMAGE=registry/name:tag.
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/image $(PROBE_IMAGE_ARGS) --push
