@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/kubectl-netflow/kubectl-netflow/flow"
 	"github.com/kubectl-netflow/kubectl-netflow/internal/version"
@@ -93,6 +94,7 @@ type Option func(*options)
 type options struct {
 	dialer func(context.Context, string) (net.Conn, error)
 	name   string
+	token  string
 }
 
 // WithDialer makes Dial connect with dial instead of TCP, for example through
@@ -104,6 +106,12 @@ func WithDialer(dial func(ctx context.Context, addr string) (net.Conn, error)) O
 // WithClientName names the client in the probe's log.
 func WithClientName(name string) Option {
 	return func(o *options) { o.name = name }
+}
+
+// WithToken sends token as the stream's "authorization: Bearer <token>"
+// metadata: the secret of the session that the probe was started with.
+func WithToken(token string) Option {
+	return func(o *options) { o.token = token }
 }
 
 // Conn is a stream from one probe. Recv is not safe for concurrent use; Close
@@ -140,6 +148,9 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 		return nil, fmt.Errorf("connecting to the probe at %s: %w", addr, err)
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if o.token != "" {
+		sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+o.token)
+	}
 	c := &Conn{cc: cc, cancel: cancel}
 
 	type result struct {

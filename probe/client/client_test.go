@@ -351,6 +351,32 @@ func TestNewerProtocolIsRefused(t *testing.T) {
 	}
 }
 
+func TestWithToken(t *testing.T) {
+	cfg := fast()
+	cfg.Token = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+	srv := servertest.Start(t, &servertest.Source{}, cfg)
+	c := dial(t, srv.Addr, client.WithToken(cfg.Token))
+	if got := c.Hello().NodeName; got != "node-a" {
+		t.Errorf("hello from %q, want node-a", got)
+	}
+	for name, opts := range map[string][]client.Option{
+		"wrong token":   {client.WithToken("0f1e")},
+		"missing token": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := client.Dial(ctx, srv.Addr, opts...)
+			if err == nil {
+				c.Close()
+			}
+			if status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("got %v, want Unauthenticated", err)
+			}
+		})
+	}
+}
+
 func TestDialGivesUpWithContext(t *testing.T) {
 	// A port nobody listens on: Dial waits for it until ctx ends.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

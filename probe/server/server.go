@@ -12,6 +12,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,11 +21,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -73,6 +76,13 @@ type Config struct {
 	QueueLength int
 	// BatchSize is how many records one message holds at most.
 	BatchSize int
+	// Token, when set, is the secret a client must send in the
+	// "authorization: Bearer <token>" metadata of its stream; streams
+	// without it are refused with codes.Unauthenticated. The probe listens
+	// on the node's loopback, so without a token every local user of the
+	// node could read the flows. Empty means no check, for a probe run by
+	// hand.
+	Token string
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 	// KernelRelease and BootID describe the node in the Hello; empty values
@@ -195,11 +205,27 @@ func readProc(path string) string {
 
 // Run listens on the configured address and serves until Serve returns.
 func (s *Server) Run(ctx context.Context) error {
-	lis, err := net.Listen("tcp", s.cfg.Listen)
+	lis, err := Listen(s.cfg.Listen)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listening on %s: %w", s.cfg.Listen, err), s.closeSource())
+		return errors.Join(err, s.closeSource())
 	}
 	return s.Serve(ctx, lis)
+}
+
+// Listen listens on addr. The probe shares the node's network namespace, so
+// its port may be taken by another program of the node or by the probe of
+// another session; the error then says so in words the plugin shows as the
+// node's failure.
+func Listen(addr string) (net.Listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s is in use on this node (another program, or the probe of another kubectl netflow session, listens there): "+
+			"run kubectl netflow again, it picks another port: %w", addr, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return lis, nil
 }
 
 // Serve serves clients on lis and reads the source every interval until ctx
@@ -219,6 +245,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		// starts for them too.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 20 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.StreamInterceptor(s.authorize),
 	)
 	probev1.RegisterProbeServer(gs, s)
 	served := make(chan error, 1)
@@ -407,6 +434,37 @@ func (s *Server) stop(gs *grpc.Server, reason StopReason) {
 		gs.Stop()
 		<-done
 	}
+}
+
+// authorize refuses streams that do not carry the configured token.
+func (s *Server) authorize(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if s.cfg.Token != "" && !validToken(ss.Context(), s.cfg.Token) {
+		who := "unknown"
+		if p, ok := peer.FromContext(ss.Context()); ok {
+			who = p.Addr.String()
+		}
+		s.log.Warn("client refused: no valid token", "peer", who, "method", info.FullMethod)
+		return status.Error(codes.Unauthenticated, "the probe requires its session's token")
+	}
+	return handler(srv, ss)
+}
+
+// validToken tells whether the stream's metadata carries "authorization:
+// Bearer <token>". The comparison takes the same time whatever the bytes,
+// so a local user cannot guess the token byte by byte.
+func validToken(ctx context.Context, token string) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return false
+	}
+	valid := false
+	for _, v := range md.Get("authorization") {
+		got, found := strings.CutPrefix(v, "Bearer ")
+		if found && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
+			valid = true
+		}
+	}
+	return valid
 }
 
 // Watch implements the probe protocol's Watch: a Hello, then the queued

@@ -2,6 +2,10 @@ package server
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/kubectl-netflow/kubectl-netflow/flow"
@@ -72,5 +76,26 @@ func TestNewDefaults(t *testing.T) {
 	if c.Listen != DefaultListen || c.Interval != DefaultInterval || c.IdleTimeout != DefaultIdleTimeout ||
 		c.MaxLifetime != DefaultMaxLifetime || c.QueueLength != DefaultQueueLength || c.StatsInterval != DefaultStatsInterval {
 		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestListenInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	_, err = Listen(addr)
+	if err == nil || !strings.Contains(err.Error(), addr+" is in use on this node") || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("got %v, want %s in use", err, addr)
+	}
+	src := &source{}
+	s, err := New(src, Config{Listen: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background()); err == nil || src.closes != 1 {
+		t.Errorf("Run on a taken port: %v, source closed %d times; want an error and 1", err, src.closes)
 	}
 }

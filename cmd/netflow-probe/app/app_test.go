@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,29 @@ func TestServeExitsWhenIdle(t *testing.T) {
 	}
 	if !strings.Contains(r.errOut.String(), "reason=idle") {
 		t.Errorf("log does not say why it stopped: %q", r.errOut.String())
+	}
+}
+
+func TestServePortInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	r := &run{src: &servertest.Source{}}
+	err = r.execute("serve", "--listen", taken.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), taken.Addr().String()+" is in use on this node") {
+		t.Fatalf("got %v, want the port in use", err)
+	}
+	if r.got.MaxFlows != 0 {
+		t.Error("the probe was loaded although it cannot listen")
+	}
+}
+
+func TestServeTokenFromEnvironment(t *testing.T) {
+	t.Setenv(probe.TokenEnv, "s3cret")
+	if got := NewServeOptions(IOStreams{}, nil).Token; got != "s3cret" {
+		t.Errorf("token %q, want the one of $%s", got, probe.TokenEnv)
 	}
 }
 

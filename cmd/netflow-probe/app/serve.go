@@ -2,13 +2,16 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kubectl-netflow/kubectl-netflow/probe"
 	"github.com/kubectl-netflow/kubectl-netflow/probe/server"
 )
 
@@ -24,6 +27,10 @@ type ServeOptions struct {
 	IdleTimeout   time.Duration
 	MaxLifetime   time.Duration
 	QueueLength   int
+	// Token is the secret clients must present; it comes from the
+	// environment ($NETFLOW_TOKEN), never from a flag, because the node's
+	// users can read every process's arguments.
+	Token string
 }
 
 // NewServeOptions returns the options with their defaults.
@@ -38,6 +45,7 @@ func NewServeOptions(streams IOStreams, src NewSourceFunc) *ServeOptions {
 		IdleTimeout:   server.DefaultIdleTimeout,
 		MaxLifetime:   server.DefaultMaxLifetime,
 		QueueLength:   server.DefaultQueueLength,
+		Token:         os.Getenv(probe.TokenEnv),
 	}
 }
 
@@ -49,7 +57,10 @@ func NewCmdServe(streams IOStreams, src NewSourceFunc) *cobra.Command {
 		Short: "Stream the node's flows to kubectl netflow",
 		Long: `serve loads the probe and streams flow records to clients on a loopback port.
 It exits by itself when no client has been connected for --idle-timeout, and after
---max-lifetime at the latest, detaching everything from the kernel.`,
+--max-lifetime at the latest, detaching everything from the kernel.
+
+When $NETFLOW_TOKEN is set, only clients that send it as "authorization: Bearer
+<token>" get flows; kubectl netflow sets a new one for every session.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
@@ -103,12 +114,17 @@ func (o *ServeOptions) Validate() error {
 }
 
 // Run loads the probe and serves until the idle timeout, the maximum
-// lifetime or ctx ends it.
+// lifetime or ctx ends it. It listens before it loads, so that a port in use
+// fails the probe at once, before anything is attached to the kernel.
 func (o *ServeOptions) Run(ctx context.Context) error {
 	log := slog.New(slog.NewTextHandler(o.streams.ErrOut, nil))
-	src, err := o.newSource(o.source.config(log))
+	lis, err := server.Listen(o.Listen)
 	if err != nil {
 		return err
+	}
+	src, err := o.newSource(o.source.config(log))
+	if err != nil {
+		return errors.Join(err, lis.Close())
 	}
 	srv, err := server.New(src, server.Config{
 		Listen:        o.Listen,
@@ -118,10 +134,11 @@ func (o *ServeOptions) Run(ctx context.Context) error {
 		MaxLifetime:   o.MaxLifetime,
 		NodeName:      o.source.nodeName,
 		QueueLength:   o.QueueLength,
+		Token:         o.Token,
 		Logger:        log,
 	})
 	if err != nil {
-		return err
+		return errors.Join(err, lis.Close())
 	}
-	return srv.Run(ctx)
+	return srv.Serve(ctx, lis)
 }
