@@ -38,7 +38,14 @@ type Config struct {
 	Refresh time.Duration
 	// Now is the wall clock; time.Now when nil. Tests pin it.
 	Now func() time.Time
+	// Notices carries the source's progress lines (probes starting,
+	// streams lost and back); the latest shows in the footer for a while.
+	// Nil when the source has none.
+	Notices <-chan string
 }
+
+// noticeTTL is how long a notice stays in the footer.
+const noticeTTL = 8 * time.Second
 
 type mode int
 
@@ -103,6 +110,8 @@ type Model struct {
 	editor      filterEditor
 	picker      groupPicker
 	message     string
+	notice      string
+	noticeAt    time.Time
 	started     time.Time
 	lastRecords int64
 	lastTick    time.Time
@@ -189,7 +198,22 @@ func (m *Model) Init() tea.Cmd {
 	if m.feed != nil {
 		cmds = append(cmds, m.feed.next)
 	}
+	if m.cfg.Notices != nil {
+		cmds = append(cmds, m.nextNotice)
+	}
 	return tea.Batch(cmds...)
+}
+
+// noticeMsg is a progress line of the source.
+type noticeMsg string
+
+// nextNotice waits for the source's next progress line.
+func (m *Model) nextNotice() tea.Msg {
+	n, ok := <-m.cfg.Notices
+	if !ok {
+		return nil
+	}
+	return noticeMsg(n)
 }
 
 // Update handles a message.
@@ -200,6 +224,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case batchMsg:
 		return m, m.ingest(msg)
+	case noticeMsg:
+		m.notice, m.noticeAt = string(msg), m.cfg.Now()
+		return m, m.nextNotice
 	case tickMsg:
 		m.onTick(time.Time(msg))
 		return m, m.tick()

@@ -307,3 +307,32 @@ func (s *sliceSource) Stream(ctx context.Context, fn func(*flow.Batch) error) er
 	}
 	return nil
 }
+
+// TestNotices checks that the source's progress lines show in the footer,
+// not over the screen, and leave after a while.
+func TestNotices(t *testing.T) {
+	now := fixedNow
+	ch := make(chan string, 1)
+	m, err := New(Config{Notices: ch, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetSize(100, 12)
+	ch <- "lab-a: streaming (kernel 6.18, hooks cgroup_skb+tp_btf)"
+	send(m, m.nextNotice())
+	last := func() string {
+		lines := strings.Split(ansi.Strip(m.View()), "\n")
+		return lines[len(lines)-1]
+	}
+	if got := last(); !strings.Contains(got, "lab-a: streaming (kernel 6.18") {
+		t.Fatalf("footer = %q, want the notice", got)
+	}
+	now = now.Add(noticeTTL + time.Second)
+	if got := last(); strings.Contains(got, "lab-a") || !strings.Contains(got, "? help") {
+		t.Fatalf("footer = %q, want the key hints back after %s", got, noticeTTL)
+	}
+	close(ch)
+	if msg := m.nextNotice(); msg != nil {
+		t.Fatalf("a closed notice channel gave %v", msg)
+	}
+}

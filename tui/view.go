@@ -504,6 +504,8 @@ func (m *Model) footerView() string {
 		left = s.Error.Render("error: " + firstLine(m.err.Error()))
 	case m.message != "":
 		left = s.Warn.Render(m.message)
+	case m.notice != "" && m.cfg.Now().Sub(m.noticeAt) < noticeTTL:
+		left = s.Dim.Render(m.notice)
 	}
 	pos := ""
 	if len(m.rows) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -156,12 +157,12 @@ var errCollected = errors.New("collected for --duration")
 
 // Run collects, groups and prints, or opens the terminal UI.
 func (o *TopOptions) Run(ctx context.Context) error {
-	src, err := o.source(ctx)
+	if o.interactive() {
+		return o.runUI(ctx)
+	}
+	src, err := o.source(ctx, o.ErrOut)
 	if err != nil {
 		return err
-	}
-	if o.interactive() {
-		return o.runUI(ctx, src)
 	}
 	return o.collect(ctx, src)
 }
@@ -212,9 +213,11 @@ func (o *TopOptions) collect(ctx context.Context, src flow.Source) error {
 	return output.Print(o.Out, o.format, &output.Result{GroupBy: o.groupBy, Groups: groups, Window: agg.Window(), Cost: o.cost})
 }
 
-func (o *TopOptions) source(ctx context.Context) (flow.Source, error) {
+// source opens the replay file or the live cluster; progress (probes
+// starting, streams lost) goes to progress.
+func (o *TopOptions) source(ctx context.Context, progress io.Writer) (flow.Source, error) {
 	if o.Replay != "" {
 		return &flow.ReplaySource{Name: o.Replay, Stdin: o.In, Speed: o.ReplaySpeed}, nil
 	}
-	return o.liveSource(ctx)
+	return o.liveSource(ctx, progress)
 }

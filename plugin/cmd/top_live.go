@@ -59,8 +59,8 @@ func (o *TopOptions) addLiveFlags(cmd *cobra.Command) {
 
 func (o *TopOptions) validateLive() error { return o.live.validate() }
 
-func (o *TopOptions) liveSource(ctx context.Context) (flow.Source, error) {
-	return o.live.source(ctx, o.configFlags, o.ErrOut)
+func (o *TopOptions) liveSource(ctx context.Context, progress io.Writer) (flow.Source, error) {
+	return o.live.source(ctx, o.configFlags, progress)
 }
 
 func (o *liveOptions) addFlags(f *pflag.FlagSet) {

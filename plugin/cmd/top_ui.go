@@ -1,16 +1,18 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/kubectl-netflow/kubectl-netflow/flow"
 	"github.com/kubectl-netflow/kubectl-netflow/plugin/cost"
 	"github.com/kubectl-netflow/kubectl-netflow/tui"
 )
@@ -75,12 +77,20 @@ func (o *TopOptions) interactive() bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func (o *TopOptions) runUI(ctx context.Context, src flow.Source) error {
+func (o *TopOptions) runUI(ctx context.Context) error {
+	// Progress lines would scribble over the screen: they go to the UI's
+	// footer instead.
+	notices := make(chan string, 64)
+	src, err := o.source(ctx, &noticeWriter{ch: notices})
+	if err != nil {
+		return err
+	}
 	cfg := tui.Config{
 		Filter:  o.Filter,
 		GroupBy: o.groupBy,
 		Sort:    o.sortKey,
 		Price:   o.ui.prices.PerByte,
+		Notices: notices,
 	}
 	if o.Replay == "" && o.configFlags != nil && o.configFlags.Context != nil && *o.configFlags.Context != "" {
 		cfg.Context = *o.configFlags.Context
@@ -93,9 +103,36 @@ func (o *TopOptions) runUI(ctx context.Context, src flow.Source) error {
 		// read keys from the controlling terminal.
 		opts = append(opts, tea.WithInputTTY())
 	}
-	err := tui.Run(ctx, src, cfg, opts...)
+	err = tui.Run(ctx, src, cfg, opts...)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// noticeWriter hands each line written to it to the UI. A UI that falls
+// behind loses lines rather than stalling the source.
+type noticeWriter struct {
+	mu      sync.Mutex
+	partial []byte
+	ch      chan<- string
+}
+
+func (w *noticeWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if line := strings.TrimSpace(string(w.partial[:i])); line != "" {
+			select {
+			case w.ch <- line:
+			default:
+			}
+		}
+		w.partial = w.partial[i+1:]
+	}
 }
