@@ -79,6 +79,18 @@ func (m *Manager) Start(ctx context.Context, nodes []string, timeout time.Durati
 	}
 	defer w.Stop()
 
+	// Probes of earlier sessions whose plugin was killed end by
+	// themselves, but their pods stay as Completed or Failed: remove them
+	// while this session's pods start. Running probes of other sessions
+	// are left alone.
+	swept := make(chan int, 1)
+	go func() { swept <- m.sweepFinished(ctx) }()
+	defer func() {
+		if n := <-swept; n > 0 {
+			progress("", fmt.Sprintf("removed %d finished probe pod(s) of earlier sessions", n))
+		}
+	}()
+
 	failed = map[string]error{}
 	waiting := map[string]string{} // pod → node
 	var fatal error
@@ -380,6 +392,26 @@ type Leftover struct {
 	Namespace, Name, Node, Session string
 	Phase                          corev1.PodPhase
 	Age                            time.Duration
+}
+
+// sweepFinished deletes the probe pods of other sessions in the namespace
+// that have ended, and returns how many it deleted. It is best effort: a
+// failure only leaves them for `kubectl netflow cleanup`.
+func (m *Manager) sweepFinished(ctx context.Context) int {
+	list, err := m.client.CoreV1().Pods(m.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: Selector, ResourceVersion: "0"})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, p := range list.Items {
+		if p.Labels[SessionLabel] == m.cfg.Session || (p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed) {
+			continue
+		}
+		if err := m.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // Cleanup deletes the probe pods of every session in namespace ns, or in
