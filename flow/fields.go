@@ -3,6 +3,7 @@ package flow
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -82,11 +83,23 @@ func (f *Field) Value(r *Record) any {
 func (f *Field) Format(r *Record) string {
 	switch f.Type {
 	case TypeInt:
-		return fmt.Sprint(*f.num(r))
+		return strconv.FormatInt(*f.num(r), 10)
 	case TypeTime:
 		return f.time(r).UTC().Format(time.RFC3339)
 	default:
 		return *f.str(r)
+	}
+}
+
+// AppendFormat appends Format's text to dst without allocating.
+func (f *Field) AppendFormat(dst []byte, r *Record) []byte {
+	switch f.Type {
+	case TypeInt:
+		return strconv.AppendInt(dst, *f.num(r), 10)
+	case TypeTime:
+		return f.time(r).UTC().AppendFormat(dst, time.RFC3339)
+	default:
+		return append(dst, *f.str(r)...)
 	}
 }
 

@@ -6,7 +6,6 @@
 package store
 
 import (
-	"strings"
 	"time"
 
 	"github.com/kubectl-netflow/kubectl-netflow/flow"
@@ -155,7 +154,7 @@ type Store struct {
 
 	filterErrors int64
 	filterErr    error
-	keyBuf       strings.Builder
+	keyBuf       []byte
 }
 
 // New returns an empty Store. price may be nil.
@@ -395,17 +394,17 @@ func (s *Store) FlowGroup(f *Flow, fields []*flow.Field) *Group {
 
 // flowKey identifies a flow across refreshes by all its identity fields.
 func (s *Store) flowKey(f *Flow) string {
-	b := &s.keyBuf
-	b.Reset()
+	b := s.keyBuf[:0]
 	for i := range flow.Fields {
 		fd := &flow.Fields[i]
 		if fd.Varies() {
 			continue
 		}
-		b.WriteString(fd.Format(&f.Record))
-		b.WriteByte(0)
+		b = fd.AppendFormat(b, &f.Record)
+		b = append(b, 0)
 	}
-	return b.String()
+	s.keyBuf = b
+	return string(b)
 }
 
 func (s *Store) spike(g *Group) bool {
@@ -444,16 +443,18 @@ func (s *Store) match(f *Flow) bool {
 }
 
 func (s *Store) groupOf(f *Flow) *Group {
-	b := &s.keyBuf
-	b.Reset()
+	// The key is built in a reused buffer; looking it up copies nothing,
+	// so only a new group allocates.
+	b := s.keyBuf[:0]
 	for _, fd := range s.q.GroupBy {
-		b.WriteString(fd.Format(&f.Record))
-		b.WriteByte(0)
+		b = fd.AppendFormat(b, &f.Record)
+		b = append(b, 0)
 	}
-	if g, ok := s.groups[b.String()]; ok {
+	s.keyBuf = b
+	if g, ok := s.groups[string(b)]; ok {
 		return g
 	}
-	key := b.String()
+	key := string(b)
 	g := &Group{Key: key, Values: make([]string, len(s.q.GroupBy)), last: s.now, seen: -1 << 62}
 	for i, fd := range s.q.GroupBy {
 		g.Values[i] = fd.Format(&f.Record)
