@@ -5,8 +5,12 @@
 //
 // Nodes that share a kernel (kind, k3d, multi-node minikube) are detected by
 // the boot id in the probes' Hello: every probe there sees the sockets of all
-// of them, so records are read from one probe per kernel and each flow counts
-// once; enrichment puts it on its pod's real node.
+// of them, so each flow is kept from one probe only. Enrichment puts a flow
+// on its pod's real node, and the copy kept is the one from the probe of
+// that node: each probe reads the connection tracking of its own node, and
+// only the node of the socket knows which backend a Service address was
+// translated to. Flows that belong to no probed node are kept from the
+// kernel's first probe.
 package live
 
 import (
@@ -122,15 +126,19 @@ func (c *Config) setDefaults() {
 }
 
 // chunk is what a stream hands to the consumer: records, and whether they
-// wait for a second enrichment.
+// wait for a second enrichment. Records that wait are not yet placed on a
+// node, so on a shared kernel they carry the probe's node and its peers, to
+// decide after the second enrichment whether this copy is the one to keep.
 type chunk struct {
 	recs  []flow.Record
 	retry bool
+	node  string
+	peers []string
 }
 
 type delayed struct {
-	due  time.Time
-	recs []flow.Record
+	due time.Time
+	chunk
 }
 
 // Source is the live flow.Source. Stream may be called once.
@@ -253,20 +261,21 @@ func (s *Source) consume(ctx context.Context, out <-chan chunk, allDone <-chan s
 	nWaiting := 0
 	take := func(c chunk) {
 		if c.retry && s.cfg.RetryDelay > 0 && nWaiting+len(c.recs) <= s.cfg.MaxDelayed {
-			waiting = append(waiting, delayed{due: time.Now().Add(s.cfg.RetryDelay), recs: c.recs})
+			waiting = append(waiting, delayed{due: time.Now().Add(s.cfg.RetryDelay), chunk: c})
 			nWaiting += len(c.recs)
 			return
 		}
-		buf = append(buf, c.recs...)
+		buf = appendOwned(buf, c.node, c.peers, c.recs)
 	}
 	release := func(all bool) {
 		now := time.Now()
 		for len(waiting) > 0 && (all || !waiting[0].due.After(now)) {
-			for i := range waiting[0].recs {
-				s.cfg.Enricher.Enrich(&waiting[0].recs[i])
+			w := waiting[0]
+			for i := range w.recs {
+				s.cfg.Enricher.Enrich(&w.recs[i])
 			}
-			buf = append(buf, waiting[0].recs...)
-			nWaiting -= len(waiting[0].recs)
+			buf = appendOwned(buf, w.node, w.peers, w.recs)
+			nWaiting -= len(w.recs)
 			waiting = waiting[1:]
 		}
 	}
@@ -440,23 +449,32 @@ func (s *Source) read(ctx context.Context, node string, st Stream, out chan<- ch
 		}
 		switch {
 		case ev.Batch != nil:
-			if !s.reads(node) || len(ev.Batch.Records) == 0 {
+			if len(ev.Batch.Records) == 0 {
 				continue
 			}
-			// Records named at once go on; the others wait for a
-			// second try in the consumer.
+			peers := s.peers(node)
+			// Records named at once go on if this probe's copy is the
+			// one to keep; the others wait for a second try in the
+			// consumer, which decides then.
 			recs := ev.Batch.Records
 			n := 0
 			var retry []flow.Record
 			for i := range recs {
-				if s.cfg.Enricher.Enrich(&recs[i]) {
+				if peers != nil {
+					// On a shared kernel the probe cannot tell
+					// which node a socket is on: enrichment
+					// places it, or leaves it on none.
+					recs[i].NodeName = ""
+				}
+				switch {
+				case !s.cfg.Enricher.Enrich(&recs[i]):
+					retry = append(retry, recs[i])
+				case owns(node, peers, &recs[i]):
 					recs[n] = recs[i]
 					n++
-				} else {
-					retry = append(retry, recs[i])
 				}
 			}
-			for _, c := range []chunk{{recs: recs[:n]}, {recs: retry, retry: true}} {
+			for _, c := range []chunk{{recs: recs[:n]}, {recs: retry, retry: true, node: node, peers: peers}} {
 				if len(c.recs) == 0 {
 					continue
 				}
@@ -503,7 +521,7 @@ func (s *Source) join(node string, h client.Hello) {
 		if sk, ok := s.cfg.Enricher.(interface{ SetSharedKernel(bool) }); ok {
 			sk.SetSharedKernel(true)
 		}
-		s.cfg.Progress("", fmt.Sprintf("nodes %s share one kernel (boot id %s): flows are read from one probe and counted once",
+		s.cfg.Progress("", fmt.Sprintf("nodes %s share one kernel (boot id %s): each flow is counted once, from the probe of its node",
 			strings.Join(s.kernels[boot], ", "), h.BootID))
 	}
 	delete(s.status.NodesFailed, node)
@@ -532,13 +550,44 @@ func (s *Source) leave(node string) {
 	s.dirty = true
 }
 
-// reads tells whether the records of node are read: it is the first
-// streaming node of its kernel.
-func (s *Source) reads(node string) bool {
+// peers returns the streaming nodes of node's kernel, in the order they
+// joined, when more than one share it; nil when node has a kernel of its
+// own.
+func (s *Source) peers(node string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	nodes := s.kernels[s.bootID[node]]
-	return len(nodes) > 0 && nodes[0] == node
+	if len(nodes) < 2 {
+		return nil
+	}
+	return append([]string(nil), nodes...)
+}
+
+// owns tells whether the copy of r that the probe of node streamed is the
+// one to keep, among the peers that share node's kernel (nil: node has a
+// kernel of its own, and every record is its). The copy from the probe of
+// the node the record was placed on wins: that probe read the node's
+// connection tracking, which alone knows the backend behind a Service
+// address. A record placed on no streaming peer is kept from the first.
+func owns(node string, peers []string, r *flow.Record) bool {
+	if peers == nil {
+		return true
+	}
+	if contains(peers, r.NodeName) {
+		return r.NodeName == node
+	}
+	return peers[0] == node
+}
+
+// appendOwned appends the records of recs whose copy from node is the one
+// to keep.
+func appendOwned(dst []flow.Record, node string, peers []string, recs []flow.Record) []flow.Record {
+	for i := range recs {
+		if owns(node, peers, &recs[i]) {
+			dst = append(dst, recs[i])
+		}
+	}
+	return dst
 }
 
 func (s *Source) fail(node, why string) {
