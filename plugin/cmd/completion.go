@@ -60,6 +60,10 @@ func registerCompletions(root *cobra.Command, configFlags *genericclioptions.Con
 			complete(c, "replay", completeFiles("ndjson", "gz", "json"))
 			complete(c, "node", completeList(nodeNames(configFlags)))
 			complete(c, "probe-namespace", completeNamespaces(configFlags))
+		case "flows":
+			complete(c, "filter", completeFilter)
+			complete(c, "node", completeList(nodeNames(configFlags)))
+			complete(c, "probe-namespace", completeNamespaces(configFlags))
 		default:
 			if formats, ok := outputFormats[c.Name()]; ok {
 				complete(c, "output", completeOneOf(formats...))

@@ -91,6 +91,12 @@ func TestCompletion(t *testing.T) {
 			wantDirective: noSpaceNoFile,
 		},
 		{
+			name:          "flows completes its filter too",
+			args:          []string{"flows", "--filter", `dst_workload_k`},
+			want:          []string{`dst_workload_kind`},
+			wantDirective: noSpaceNoFile,
+		},
+		{
 			name:          "replay completes record files",
 			args:          []string{"top", "--replay", ""},
 			want:          []string{"ndjson", "gz", "json"},
