@@ -59,6 +59,7 @@ type Probe struct {
 	mu     sync.Mutex
 	keys   []netflowFlowKey
 	vals   []netflowFlowVal
+	flows  []Flow
 }
 
 type mapObjects struct {
@@ -364,9 +365,9 @@ type Flow struct {
 }
 
 // Drain switches the programs to the other flow map, waits until no program
-// still uses the previous one, then reads and empties it, calling fn for
-// every flow. fn must not keep the pointer.
-func (p *Probe) Drain(fn func(*Flow)) (entries int, err error) {
+// still uses the previous one, then reads and empties it, calling fn with
+// the flows in chunks of a few thousand. fn must not keep the slice.
+func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old, next := p.maps.FlowsA, p.maps.FlowsB
@@ -384,14 +385,16 @@ func (p *Probe) Drain(fn func(*Flow)) (entries int, err error) {
 	if p.keys == nil {
 		p.keys = make([]netflowFlowKey, chunk)
 		p.vals = make([]netflowFlowVal, chunk)
+		p.flows = make([]Flow, chunk)
 	}
 	var cursor ebpf.MapBatchCursor
-	var f Flow
 	for {
 		n, err := old.BatchLookupAndDelete(&cursor, p.keys, p.vals, nil)
 		for i := range n {
-			toFlow(&p.keys[i], &p.vals[i], &f)
-			fn(&f)
+			toFlow(&p.keys[i], &p.vals[i], &p.flows[i])
+		}
+		if n > 0 {
+			fn(p.flows[:n])
 		}
 		entries += n
 		if errors.Is(err, ebpf.ErrKeyNotExist) {

@@ -268,7 +268,7 @@ func BenchmarkDrain50k(b *testing.B) {
 			fill(o.FlowsB)
 		}
 		b.StartTimer()
-		n, err := p.Drain(func(*Flow) {})
+		n, err := p.Drain(func([]Flow) {})
 		if err != nil || n != flows {
 			b.Fatalf("drained %d flows: %v", n, err)
 		}

@@ -28,6 +28,8 @@ type Stats struct {
 type Source interface {
 	// Collect returns the records of the interval that ended now: exact
 	// deltas since the previous call, source side only (no Kubernetes names).
+	// The slice is the caller's until the next call, which may reuse it:
+	// copy what must live longer.
 	Collect(ctx context.Context) ([]flow.Record, Stats, error)
 	// HookSet names the set of kernel hooks that is active.
 	HookSet() string

@@ -32,31 +32,23 @@ type Collector struct {
 	// connection not yet accepted, or already closed), its container, DNS
 	// name and Service translation. A name whose TTL ran out during a long
 	// connection stays on its records.
-	flows     map[tupleID]*flowState
+	flows     *flowTable
 	interval  uint64
 	lastFlows int
 	orphans   []bpf.Flow
+	// recs is the slice of the last records returned, reused by the next
+	// Collect.
+	recs []flow.Record
+	// Scratch space for one chunk of drained flows.
+	ids []tupleID
+	sts []*flowState
 
 	wg     sync.WaitGroup
 	closed sync.Once
 }
 
-// tupleID is a flow's socket tuple in a compact, flat form: the map of
-// remembered state is looked up once per flow and interval.
-type tupleID struct {
-	local, remote [16]byte
-	lport, rport  uint16
-	proto         uint8
-}
-
-func tupleOf(f *bpf.Flow) tupleID {
-	return tupleID{
-		local: f.Local.Addr().As16(), remote: f.Remote.Addr().As16(),
-		lport: f.Local.Port(), rport: f.Remote.Port(), proto: f.Proto,
-	}
-}
-
 type flowState struct {
+	id       tupleID
 	lastSeen uint64
 	// The owner last seen on the tuple, and where its record sits in the
 	// current interval (batch == interval).
@@ -134,7 +126,7 @@ func New(cfg Config) (*Collector, error) {
 		probe:   p,
 		cgroups: newCgroupResolver(cfg.CgroupRoot, cfg.CgroupV1CPURoot),
 		dns:     newDNSCache(cfg.DNSCacheSize),
-		flows:   make(map[tupleID]*flowState),
+		flows:   newFlowTable(),
 	}
 	if !cfg.DisableConntrack {
 		ct, err := newConntrackResolver(cfg.ConntrackNetns)
@@ -177,22 +169,44 @@ func (c *Collector) Collect(ctx context.Context) ([]flow.Record, probe.Stats, er
 }
 
 // records turns the flows that drain yields into the interval's records.
-func (c *Collector) records(now time.Time, drain func(func(*bpf.Flow)) (int, error)) ([]flow.Record, int, error) {
+func (c *Collector) records(now time.Time, drain func(func([]bpf.Flow)) (int, error)) ([]flow.Record, int, error) {
 	c.interval++
 	ctBudget := maxConntrackPerCollect
-	// Size for the last interval, so the slice rarely grows.
-	recs := make([]flow.Record, 0, c.lastFlows+c.lastFlows/8)
+	// The records of the previous interval are no longer in use (see
+	// probe.Source): reuse their slice, so a busy node does not allocate
+	// (and collect) tens of megabytes per interval. Size for the last
+	// interval, so the slice rarely grows.
+	recs := c.recs[:0]
+	if want := c.lastFlows + c.lastFlows/8; cap(recs) < want || cap(recs) > 4*want+1024 {
+		recs = make([]flow.Record, 0, want)
+	}
 	c.orphans = c.orphans[:0]
-	entries, err := drain(func(f *bpf.Flow) {
-		if f.PID == 0 {
-			c.orphans = append(c.orphans, *f)
-			return
+	entries, err := drain(func(fs []bpf.Flow) {
+		// Look up the remembered state of the whole chunk first: in a
+		// tight loop the CPU overlaps the cache misses of the lookups.
+		c.ids, c.sts = c.ids[:0], c.sts[:0]
+		for i := range fs {
+			c.ids = append(c.ids, tupleOf(&fs[i]))
 		}
-		st := c.state(f)
-		st.pid, st.comm = f.PID, f.Comm
-		st.batch, st.batchIdx = c.interval, len(recs)
-		recs = append(recs, flow.Record{})
-		c.fill(&recs[len(recs)-1], f, st, now, &ctBudget)
+		for _, id := range c.ids {
+			c.sts = append(c.sts, c.flows.get(id))
+		}
+		for i := range fs {
+			f := &fs[i]
+			if f.PID == 0 {
+				c.orphans = append(c.orphans, *f)
+				continue
+			}
+			st := c.sts[i]
+			if st == nil {
+				// New, or created for the same tuple earlier in the chunk.
+				st = c.state(f)
+			}
+			st.pid, st.comm = f.PID, f.Comm
+			st.batch, st.batchIdx = c.interval, len(recs)
+			recs = append(recs, flow.Record{})
+			c.fill(&recs[len(recs)-1], f, st, now, &ctBudget)
+		}
 	})
 	if err != nil {
 		return nil, 0, err
@@ -216,6 +230,11 @@ func (c *Collector) records(now time.Time, drain func(func(*bpf.Flow)) (int, err
 		recs = append(recs, flow.Record{})
 		c.fill(&recs[len(recs)-1], f, st, now, &ctBudget)
 	}
+	// Drop what the unused tail still points to.
+	if n := len(c.recs); n > len(recs) && cap(recs) >= n {
+		clear(recs[len(recs):n])
+	}
+	c.recs = recs
 	c.lastFlows = len(recs)
 	c.forget()
 	return recs, entries, nil
@@ -223,11 +242,11 @@ func (c *Collector) records(now time.Time, drain func(func(*bpf.Flow)) (int, err
 
 // state returns the remembered state of f's tuple, created on first sight.
 func (c *Collector) state(f *bpf.Flow) *flowState {
-	t := tupleOf(f)
-	st := c.flows[t]
+	id := tupleOf(f)
+	st := c.flows.get(id)
 	if st == nil {
-		st = &flowState{addr: f.Local.Addr().String(), dstAddr: f.Remote.Addr().String()}
-		c.flows[t] = st
+		st = &flowState{id: id, addr: f.Local.Addr().String(), dstAddr: f.Remote.Addr().String()}
+		c.flows.add(st)
 	}
 	return st
 }
@@ -286,16 +305,12 @@ func protocolName(p uint8) string {
 // of all silent flows when a node churns through many short connections.
 func (c *Collector) forget() {
 	silent := uint64(forgetAfter)
-	if len(c.flows) > 4*c.cfg.MaxFlows {
+	if c.flows.len() > 4*c.cfg.MaxFlows {
 		silent = 1
 	} else if c.interval%16 != 0 {
 		return
 	}
-	for id, st := range c.flows {
-		if c.interval-st.lastSeen > silent {
-			delete(c.flows, id)
-		}
-	}
+	c.flows.deleteIf(func(st *flowState) bool { return c.interval-st.lastSeen > silent })
 }
 
 // readDNS feeds the DNS answers the kernel hands over into the cache.
