@@ -31,7 +31,7 @@ func PortForwardConnector(fwd *portforward.Forwarder, mgr *probes.Manager) func(
 			t.Close()
 			return nil, err
 		}
-		c, err := client.Dial(ctx, t.Addr, client.WithClientName("kubectl-netflow"))
+		c, err := client.Dial(ctx, t.Addr, client.WithClientName("kubectl-netflow"), client.WithToken(cfg.Token))
 		if err != nil {
 			t.Close()
 			return nil, err

@@ -4,7 +4,10 @@
 package probes
 
 import (
+	crand "crypto/rand"
+	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-netflow/kubectl-netflow/internal/version"
+	"github.com/kubectl-netflow/kubectl-netflow/probe"
 )
 
 // Labels and values that mark probe pods, so cleanup finds them.
@@ -32,8 +36,17 @@ const (
 // ContainerName is the name of the probe's container.
 const ContainerName = "probe"
 
-// DefaultPort is where the probe listens inside its pod, on loopback only.
-const DefaultPort = 7459
+// MinPort and MaxPort bound the port a session's probes listen on, on the
+// node's loopback. The probes share the node's network namespace, so each
+// session picks its own port at random, and two users on one node do not
+// collide. The range is unprivileged, below the NodePort range (30000-32767)
+// and Linux's ephemeral ports (32768-60999), and above the ports of
+// Kubernetes' own node components (kubelet 10250, kube-proxy 10249 and
+// 10256, ...).
+const (
+	MinPort = 20000
+	MaxPort = 29999
+)
 
 // Capabilities are what the probe needs instead of a privileged container,
 // measured on the lab (kernel 6.18): without any one of them the probe does
@@ -64,8 +77,12 @@ type Config struct {
 	// IdleTimeout is how long a probe waits without a client before it
 	// exits: it ends probes whose plugin was killed.
 	IdleTimeout time.Duration
-	// Port is where the probe listens on its pod's loopback.
+	// Port is where the probe listens on the node's loopback; 0 picks one
+	// between MinPort and MaxPort at random.
 	Port int
+	// Token is the session's secret, which the probe requires of its
+	// clients; empty makes a new one.
+	Token string
 	// Session labels the pods of one run; empty picks a random one.
 	Session string
 }
@@ -90,11 +107,23 @@ func (c *Config) setDefaults() {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.Port == 0 {
-		c.Port = DefaultPort
+		c.Port = MinPort + mrand.IntN(MaxPort-MinPort+1)
+	}
+	if c.Token == "" {
+		c.Token = newToken()
 	}
 	if c.Session == "" {
 		c.Session = rand.String(6)
 	}
+}
+
+// newToken returns 32 random bytes in hex.
+func newToken() string {
+	b := make([]byte, 32)
+	// crypto/rand.Read does not fail (it panics if the kernel's random
+	// source does).
+	_, _ = crand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // PodName returns the name of the probe pod of a session on a node. Node
@@ -146,7 +175,13 @@ func Pod(cfg Config, node string) *corev1.Pod {
 			},
 		},
 		Spec: corev1.PodSpec{
-			NodeName:                      node,
+			NodeName: node,
+			// The node's network namespace, so that connection tracking
+			// is the node's: it knows which backend a Service address
+			// was translated to. The probe listens on the node's
+			// loopback, on the session's port, and requires the
+			// session's token.
+			HostNetwork:                   true,
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),
@@ -167,12 +202,16 @@ func Pod(cfg Config, node string) *corev1.Pod {
 					Name:      "NODE_NAME",
 					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}},
 				}, {
-					// The node's address tells the probe which network
-					// namespace is the node's, for connection tracking.
-					Name:      "HOST_IP",
-					ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}},
+					// In the environment, not the arguments: every user
+					// of the node can read a process's arguments, only
+					// root its environment.
+					Name:  probe.TokenEnv,
+					Value: cfg.Token,
 				}},
-				Ports: []corev1.ContainerPort{{Name: "flows", ContainerPort: int32(cfg.Port), Protocol: corev1.ProtocolTCP}},
+				// No container port: with the host network it would
+				// reserve the port on the node as a hostPort, which the
+				// probe does not need (the port-forward reaches its
+				// loopback) and which could keep the pod from starting.
 				Resources: corev1.ResourceRequirements{
 					Requests: corev1.ResourceList{
 						corev1.ResourceCPU:    resource.MustParse("20m"),

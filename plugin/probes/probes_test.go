@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,8 @@ import (
 )
 
 func TestPodSpec(t *testing.T) {
-	p := Pod(Config{Namespace: "netflow", Session: "abc123", MaxDuration: 30 * time.Minute, IdleTimeout: 45 * time.Second, ImagePullSecrets: []string{"regcred"}}, "worker-1")
+	p := Pod(Config{Namespace: "netflow", Session: "abc123", MaxDuration: 30 * time.Minute, IdleTimeout: 45 * time.Second, ImagePullSecrets: []string{"regcred"},
+		Port: 24567, Token: "f00d"}, "worker-1")
 	c := p.Spec.Containers[0]
 	checks := []struct {
 		name string
@@ -28,7 +30,8 @@ func TestPodSpec(t *testing.T) {
 		{"pinned to the node", p.Spec.NodeName == "worker-1"},
 		{"in the namespace", p.Namespace == "netflow"},
 		{"no hostPID: the eBPF programs see every process anyway", !p.Spec.HostPID},
-		{"no hostNetwork: the probe's loopback stays its own", !p.Spec.HostNetwork},
+		{"hostNetwork: connection tracking is the node's", p.Spec.HostNetwork},
+		{"no container port: it would be a hostPort", len(c.Ports) == 0},
 		{"no service account token", p.Spec.AutomountServiceAccountToken != nil && !*p.Spec.AutomountServiceAccountToken},
 		{"never restarted", p.Spec.RestartPolicy == corev1.RestartPolicyNever},
 		{"deadline from --max-duration", p.Spec.ActiveDeadlineSeconds != nil && *p.Spec.ActiveDeadlineSeconds == 1801},
@@ -43,8 +46,10 @@ func TestPodSpec(t *testing.T) {
 		{"requests", !c.Resources.Requests.Memory().IsZero()},
 		{"idle timeout passed on", containsStr(c.Args, "--idle-timeout=45s")},
 		{"max lifetime passed on", containsStr(c.Args, "--max-lifetime=30m0s")},
-		{"listens on loopback", containsStr(c.Args, "--listen=127.0.0.1:7459")},
+		{"listens on loopback, on the session's port", containsStr(c.Args, "--listen=127.0.0.1:24567")},
 		{"NODE_NAME from the downward API", c.Env[0].Name == "NODE_NAME" && c.Env[0].ValueFrom.FieldRef.FieldPath == "spec.nodeName"},
+		{"token in the environment", len(c.Env) == 2 && c.Env[1].Name == "NETFLOW_TOKEN" && c.Env[1].Value == "f00d"},
+		{"token not in the arguments", !strings.Contains(strings.Join(c.Args, " "), "f00d")},
 		{"termination message falls back to logs", c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError},
 		{"pull secret", len(p.Spec.ImagePullSecrets) == 1 && p.Spec.ImagePullSecrets[0].Name == "regcred"},
 		{"default image", strings.HasPrefix(c.Image, "ghcr.io/kubectl-netflow/netflow-probe:")},
@@ -79,6 +84,34 @@ func containsStr(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestSessionPortAndToken(t *testing.T) {
+	m1 := NewManager(fake.NewClientset(), Config{})
+	m2 := NewManager(fake.NewClientset(), Config{})
+	c1, c2 := m1.Config(), m2.Config()
+	for _, c := range []Config{c1, c2} {
+		if c.Port < MinPort || c.Port > MaxPort {
+			t.Errorf("port %d outside %d-%d", c.Port, MinPort, MaxPort)
+		}
+		if len(c.Token) != 64 || strings.Trim(c.Token, "0123456789abcdef") != "" {
+			t.Errorf("token %q, want 32 bytes in hex", c.Token)
+		}
+	}
+	if c1.Token == c2.Token {
+		t.Error("two sessions got the same token")
+	}
+	// Every pod of a session listens on the session's port and knows its
+	// token.
+	for _, node := range []string{"a", "b"} {
+		c := Pod(c1, node).Spec.Containers[0]
+		if !containsStr(c.Args, fmt.Sprintf("--listen=127.0.0.1:%d", c1.Port)) || c.Env[1].Value != c1.Token {
+			t.Errorf("pod on %s: args %v, env %v", node, c.Args, c.Env)
+		}
+	}
+	if c := NewManager(fake.NewClientset(), Config{Port: 7459}).Config(); c.Port != 7459 {
+		t.Errorf("port override ignored: %d", c.Port)
+	}
 }
 
 func TestPodName(t *testing.T) {
@@ -234,6 +267,15 @@ func TestStart(t *testing.T) {
 			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: ContainerName, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 				ExitCode: 1, Reason: "Error", Message: "error: the kernel has no BTF (/sys/kernel/btf/vmlinux missing): the probe needs CONFIG_DEBUG_INFO_BTF",
 			}}}}
+		case "port":
+			// No termination message: the kubelet falls back to the
+			// log's tail.
+			p.Status.Phase = corev1.PodFailed
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: ContainerName, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: 1, Reason: "Error", Message: "time=2025-01-01T00:00:00Z level=INFO msg=starting\n" +
+					"error: 127.0.0.1:24567 is in use on this node (another program, or the probe of another kubectl netflow session, listens there): " +
+					"run kubectl netflow again, it picks another port: listen tcp 127.0.0.1:24567: bind: address already in use\n",
+			}}}}
 		case "full":
 			p.Status.Phase = corev1.PodFailed
 			p.Status.Reason = "OutOfcpu"
@@ -243,7 +285,7 @@ func TestStart(t *testing.T) {
 	m := NewManager(client, Config{Namespace: "ns", Session: "s1"})
 	var mu sync.Mutex
 	var lines []string
-	running, failed, err := m.Start(context.Background(), []string{"ok", "pull", "kernel", "full", "silent"}, 2*time.Second, func(node, msg string) {
+	running, failed, err := m.Start(context.Background(), []string{"ok", "pull", "kernel", "port", "full", "silent"}, 2*time.Second, func(node, msg string) {
 		mu.Lock()
 		lines = append(lines, node+": "+msg)
 		mu.Unlock()
@@ -257,6 +299,7 @@ func TestStart(t *testing.T) {
 	wants := map[string]string{
 		"pull":   "ErrImagePull: cannot pull the probe image",
 		"kernel": "the kernel has no BTF",
+		"port":   "the probe exited (code 1, Error): 127.0.0.1:24567 is in use on this node",
 		"full":   "OutOfcpu",
 		"silent": "did not start within 2s",
 	}
