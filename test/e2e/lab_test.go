@@ -70,7 +70,8 @@ func TestPrivilegedHostPIDPod(t *testing.T) {
 			e.WaitRunning(t, ns, pod.Name)
 			logs := e.WaitLogs(t, ns, pod.Name, "pids=", 20*time.Second)
 			var n int
-			if _, err := fmt.Sscanf(logs[strings.Index(logs, "pids="):], "pids=%d", &n); err != nil {
+			_, count, _ := strings.Cut(logs, "pids=")
+			if _, err := fmt.Sscanf(count, "%d", &n); err != nil {
 				t.Fatalf("parsing %q: %v", logs, err)
 			}
 			if n < 10 {
