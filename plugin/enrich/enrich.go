@@ -12,8 +12,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,6 +93,9 @@ type Enricher struct {
 	synced                        []cache.InformerSynced
 
 	sharedKernel atomic.Bool
+
+	addrMu    sync.RWMutex
+	nodeAddrs map[string][]string // interface address → the nodes that have it
 }
 
 // New returns an Enricher; Start fills its caches.
@@ -244,6 +249,39 @@ func (e *Enricher) source(r *flow.Record) (complete bool) {
 // the node of the probe that saw it.
 func (e *Enricher) SetSharedKernel(shared bool) { e.sharedKernel.Store(shared) }
 
+// SetNodeAddrs records the addresses of node's interfaces, as its probe
+// found them: bridges and tunnels that the Node object does not list (the
+// address a kubelet's health checks come from, for one). An address several
+// nodes have (a docker0 default) names the node of the record's own end.
+func (e *Enricher) SetNodeAddrs(node string, addrs []string) {
+	e.addrMu.Lock()
+	defer e.addrMu.Unlock()
+	if e.nodeAddrs == nil {
+		e.nodeAddrs = map[string][]string{}
+	}
+	for _, a := range addrs {
+		ip := canonicalIP(a)
+		if !slices.Contains(e.nodeAddrs[ip], node) {
+			e.nodeAddrs[ip] = append(e.nodeAddrs[ip], node)
+		}
+	}
+}
+
+// nodeByAddr returns the node that has ip on one of its interfaces, from
+// the view of a process on local.
+func (e *Enricher) nodeByAddr(ip, local string) string {
+	e.addrMu.RLock()
+	defer e.addrMu.RUnlock()
+	nodes := e.nodeAddrs[canonicalIP(ip)]
+	switch {
+	case len(nodes) == 1:
+		return nodes[0]
+	case slices.Contains(nodes, local):
+		return local
+	}
+	return ""
+}
+
 // soleContainer names the container of a pod that has only one.
 func soleContainer(pod *corev1.Pod) string {
 	if len(pod.Status.ContainerStatuses) == 1 {
@@ -266,7 +304,8 @@ func (e *Enricher) setPod(r *flow.Record, pod *corev1.Pod, container string) {
 // destination names the remote end, in this order: a pod (the backend that
 // answered when connection tracking translated a Service address), a node,
 // a Service ClusterIP the probe could not translate, an endpoint of a
-// Service that is no pod, an unknown private address, the internet.
+// Service that is no pod, an address on one of a node's interfaces, an
+// unknown private address, the internet.
 func (e *Enricher) destination(r *flow.Record) {
 	if pod := e.podByIP(r.DstAddr); pod != nil {
 		r.DstPodName = pod.Name
@@ -293,6 +332,14 @@ func (e *Enricher) destination(r *flow.Record) {
 		r.DstWorkloadKind = flow.KindService
 		r.DstWorkloadName = name
 		r.DstNS = ns
+		return
+	}
+	// After Services: IPVS puts every ClusterIP on an interface of the node.
+	if name := e.nodeByAddr(r.DstAddr, r.NodeName); name != "" {
+		r.DstWorkloadKind = flow.KindNode
+		r.DstWorkloadName = name
+		r.DstNodeName = name
+		r.DstZone = e.zone(name)
 		return
 	}
 	r.DstWorkloadKind = AddressKind(r.DstAddr)

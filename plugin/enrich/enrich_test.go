@@ -287,6 +287,39 @@ func TestDestination(t *testing.T) {
 	}
 }
 
+// TestNodeInterfaceAddrs checks the addresses probes report for their
+// nodes' interfaces: a bridge address names its node, an address several
+// nodes share names the node of the record's source, and Services and pods
+// still come first.
+func TestNodeInterfaceAddrs(t *testing.T) {
+	e := fixture(t)
+	e.SetNodeAddrs("node-a", []string{"10.244.0.1", "172.17.0.1", "10.96.0.50"})
+	e.SetNodeAddrs("node-b", []string{"10.244.1.1", "172.17.0.1", "::ffff:10.244.1.254"})
+	type dst struct{ kind, name, node, zone string }
+	tests := []struct {
+		name string
+		in   flow.Record
+		want dst
+	}{
+		{"bridge address of node-a", flow.Record{NodeName: "node-b", DstAddr: "10.244.0.1"}, dst{"node", "node-a", "node-a", "zone-a"}},
+		{"v4-mapped report", flow.Record{DstAddr: "10.244.1.254"}, dst{"node", "node-b", "node-b", "zone-b"}},
+		{"shared docker0 address, seen from node-b", flow.Record{NodeName: "node-b", DstAddr: "172.17.0.1"}, dst{"node", "node-b", "node-b", "zone-b"}},
+		{"shared address, seen from elsewhere", flow.Record{NodeName: "node-c", DstAddr: "172.17.0.1"}, dst{"private", "", "", ""}},
+		{"a Service address on an interface (IPVS) stays the Service", flow.Record{NodeName: "node-a", DstAddr: "10.96.0.50"}, dst{"service", "web", "", ""}},
+		{"unknown private address", flow.Record{NodeName: "node-a", DstAddr: "10.244.0.99"}, dst{"private", "", "", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.in
+			e.destination(&r)
+			got := dst{r.DstWorkloadKind, r.DstWorkloadName, r.DstNodeName, r.DstZone}
+			if got != tt.want {
+				t.Errorf("destination(%s from %q)\n got %+v\nwant %+v", tt.in.DstAddr, tt.in.NodeName, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestWithoutMetadataOrServices(t *testing.T) {
 	objs := []runtime.Object{
 		node("node-a", "", "10.0.0.1"),

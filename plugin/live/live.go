@@ -524,6 +524,11 @@ func (s *Source) join(node string, h client.Hello) {
 		s.cfg.Progress("", fmt.Sprintf("nodes %s share one kernel (boot id %s): each flow is counted once, from the probe of its node",
 			strings.Join(s.kernels[boot], ", "), h.BootID))
 	}
+	if len(h.NodeAddrs) > 0 {
+		if na, ok := s.cfg.Enricher.(interface{ SetNodeAddrs(string, []string) }); ok {
+			na.SetNodeAddrs(node, h.NodeAddrs)
+		}
+	}
 	delete(s.status.NodesFailed, node)
 	if h.HookSet != "" {
 		s.status.HookSets[node] = h.HookSet

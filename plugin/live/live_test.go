@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,5 +305,36 @@ func TestTee(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"ns":"a"`) || !strings.Contains(buf.String(), `"tx_bytes":5`) {
 		t.Errorf("recorded %q", buf.String())
+	}
+}
+
+// addrEnricher records the node addresses the source hands it.
+type addrEnricher struct {
+	tagEnricher
+	mu    sync.Mutex
+	addrs map[string][]string
+}
+
+func (e *addrEnricher) SetNodeAddrs(node string, addrs []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.addrs[node] = addrs
+}
+
+func TestNodeAddrsReachTheEnricher(t *testing.T) {
+	p := servertest.Start(t, &servertest.Source{Hooks: "test"}, server.Config{
+		Listen: "127.0.0.1:0", Interval: 20 * time.Millisecond, StatsInterval: 50 * time.Millisecond,
+		IdleTimeout: time.Minute, MaxLifetime: time.Hour, NodeName: "a", BootID: "boot-1",
+		NodeAddrs: []string{"172.30.0.11", "10.244.1.1"},
+	})
+	e := &addrEnricher{addrs: map[string][]string{}}
+	src := New(Config{Name: "test", Nodes: []string{"a"}, Probes: &fakeProbes{}, Connect: connector(map[string]string{"a": p.Addr}), Enricher: e})
+	if _, _, err := collect(t, src, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if got := e.addrs["a"]; !slices.Equal(got, []string{"172.30.0.11", "10.244.1.1"}) {
+		t.Errorf("node addresses of a = %v", got)
 	}
 }

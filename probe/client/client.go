@@ -43,6 +43,8 @@ type Hello struct {
 	StartTime   time.Time
 	// Deadline is when the probe stops at the latest.
 	Deadline time.Time
+	// NodeAddrs are the addresses of the node's interfaces.
+	NodeAddrs []string
 }
 
 // Batch holds the records of one interval.
@@ -204,6 +206,7 @@ func (c *Conn) recvHello() (Hello, error) {
 		IdleTimeout:     h.GetIdleTimeout().AsDuration(),
 		StartTime:       h.GetStartTime().AsTime(),
 		Deadline:        h.GetDeadline().AsTime(),
+		NodeAddrs:       h.GetNodeAddrs(),
 	}, nil
 }
 

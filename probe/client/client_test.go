@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,7 @@ func fast() server.Config {
 		NodeName:      "node-a",
 		KernelRelease: "6.1.0-test",
 		BootID:        "3f1c2a9e-0000-4000-8000-000000000001",
+		NodeAddrs:     []string{"10.0.0.7", "10.244.1.1"},
 	}
 }
 
@@ -105,8 +107,9 @@ func TestHello(t *testing.T) {
 				IdleTimeout:     time.Minute,
 				StartTime:       h.StartTime,
 				Deadline:        h.Deadline,
+				NodeAddrs:       []string{"10.0.0.7", "10.244.1.1"},
 			}
-			if h != want {
+			if !reflect.DeepEqual(h, want) {
 				t.Errorf("hello\n got %+v\nwant %+v", h, want)
 			}
 			if h.StartTime.Before(before) || h.Deadline.Sub(h.StartTime) != time.Hour {

@@ -89,6 +89,8 @@ type Config struct {
 	// are read from /proc.
 	KernelRelease string
 	BootID        string
+	// NodeAddrs are the addresses of the node's interfaces, for the Hello.
+	NodeAddrs []string
 }
 
 // StopReason tells why a server stopped.
@@ -545,5 +547,6 @@ func (s *Server) hello() *probev1.Hello {
 		StartTime:       timestamppb.New(s.start),
 		Deadline:        timestamppb.New(s.deadline),
 		IdleTimeout:     durationpb.New(s.cfg.IdleTimeout),
+		NodeAddrs:       s.cfg.NodeAddrs,
 	}
 }

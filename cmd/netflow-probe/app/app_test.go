@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,32 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(r.out.String(), "netflow-probe ") {
 		t.Errorf("got %q", r.out.String())
+	}
+}
+
+func TestNodeAddr(t *testing.T) {
+	tests := []struct {
+		ifc, cidr, want string
+	}{
+		{"eth0", "172.30.0.11/24", "172.30.0.11"},
+		{"cni0", "10.244.1.1/24", "10.244.1.1"},
+		{"eth0", "fd00:10::5/64", "fd00:10::5"},
+		{"eth0", "::ffff:10.1.2.3/120", "10.1.2.3"},
+		{"lo", "127.0.0.1/8", ""},
+		{"lo", "::1/128", ""},
+		{"eth0", "fe80::1/64", ""},
+		{"kube-ipvs0", "10.96.0.1/32", ""},
+		{"eth0", "not an address", ""},
+	}
+	for _, tt := range tests {
+		got, ok := nodeAddr(tt.ifc, tt.cidr)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("nodeAddr(%q, %q) = %q, %v; want %q", tt.ifc, tt.cidr, got, ok, tt.want)
+		}
+	}
+	for _, a := range nodeAddrs() {
+		if ip := netip.MustParseAddr(a); ip.IsLoopback() {
+			t.Errorf("nodeAddrs() lists loopback %s", a)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -136,9 +138,50 @@ func (o *ServeOptions) Run(ctx context.Context) error {
 		QueueLength:   o.QueueLength,
 		Token:         o.Token,
 		Logger:        log,
+		NodeAddrs:     nodeAddrs(),
 	})
 	if err != nil {
 		return errors.Join(err, lis.Close())
 	}
 	return srv.Serve(ctx, lis)
+}
+
+// nodeAddrs lists the addresses of the interfaces of the probe's network
+// namespace, the node's, that can name the node to its peers.
+func nodeAddrs() []string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ifc := range ifaces {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ip, ok := nodeAddr(ifc.Name, a.String()); ok {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
+}
+
+// nodeAddr reports whether an address (CIDR notation) of interface ifc
+// names the node: not a loopback, link-local or multicast one, and none of
+// kube-proxy's IPVS interface, which holds every Service address.
+func nodeAddr(ifc, cidr string) (string, bool) {
+	if ifc == "kube-ipvs0" {
+		return "", false
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return "", false
+	}
+	ip := p.Addr().Unmap()
+	if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() {
+		return "", false
+	}
+	return ip.String(), true
 }

@@ -269,7 +269,11 @@ type Hello struct {
 	// deadline is when the probe stops at the latest (its maximum lifetime).
 	Deadline *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=deadline,proto3" json:"deadline,omitempty"`
 	// idle_timeout is how long the probe waits for a client before it exits.
-	IdleTimeout   *durationpb.Duration `protobuf:"bytes,11,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	IdleTimeout *durationpb.Duration `protobuf:"bytes,11,opt,name=idle_timeout,json=idleTimeout,proto3" json:"idle_timeout,omitempty"`
+	// node_addrs are the addresses of the node's network interfaces (bridges
+	// and tunnels included; no loopback or link-local ones): traffic to them is
+	// traffic to the node, whatever the Node object lists.
+	NodeAddrs     []string `protobuf:"bytes,12,rep,name=node_addrs,json=nodeAddrs,proto3" json:"node_addrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -377,6 +381,13 @@ func (x *Hello) GetDeadline() *timestamppb.Timestamp {
 func (x *Hello) GetIdleTimeout() *durationpb.Duration {
 	if x != nil {
 		return x.IdleTimeout
+	}
+	return nil
+}
+
+func (x *Hello) GetNodeAddrs() []string {
+	if x != nil {
+		return x.NodeAddrs
 	}
 	return nil
 }
@@ -937,7 +948,7 @@ const file_probe_proto_rawDesc = "" +
 	"\x05batch\x18\x02 \x01(\v2\x1d.netflow.probe.v1.RecordBatchH\x00R\x05batch\x12/\n" +
 	"\x05stats\x18\x03 \x01(\v2\x17.netflow.probe.v1.StatsH\x00R\x05stats\x125\n" +
 	"\agoodbye\x18\x04 \x01(\v2\x19.netflow.probe.v1.GoodbyeH\x00R\agoodbyeB\a\n" +
-	"\x05event\"\xda\x03\n" +
+	"\x05event\"\xf9\x03\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12#\n" +
 	"\rprobe_version\x18\x02 \x01(\tR\fprobeVersion\x12!\n" +
@@ -951,7 +962,9 @@ const file_probe_proto_rawDesc = "" +
 	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x126\n" +
 	"\bdeadline\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12<\n" +
-	"\fidle_timeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\"\x93\x01\n" +
+	"\fidle_timeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x12\x1d\n" +
+	"\n" +
+	"node_addrs\x18\f \x03(\tR\tnodeAddrs\"\x93\x01\n" +
 	"\vRecordBatch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
 	"\x02ts\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x122\n" +
