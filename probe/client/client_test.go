@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/kubectl-netflow/kubectl-netflow/internal/version"
@@ -338,14 +336,8 @@ func TestStopsWithGoodbye(t *testing.T) {
 
 func TestNewerProtocolIsRefused(t *testing.T) {
 	srv := servertest.Start(t, &servertest.Source{}, fast())
-	cc, err := grpc.NewClient("passthrough:///"+srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := probev1.NewProbeClient(cc).Watch(ctx, &probev1.WatchRequest{ProtocolVersion: probev1.ProtocolVersion + 1})
+	pc, ctx := srv.RawClient(t)
+	stream, err := pc.Watch(ctx, &probev1.WatchRequest{ProtocolVersion: probev1.ProtocolVersion + 1})
 	if err == nil {
 		_, err = stream.Recv()
 	}

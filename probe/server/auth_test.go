@@ -1,13 +1,10 @@
 package server_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -39,17 +36,11 @@ func TestToken(t *testing.T) {
 			srv := servertest.Start(t, &servertest.Source{}, server.Config{
 				Interval: 10 * time.Millisecond, IdleTimeout: time.Minute, MaxLifetime: time.Hour, Token: tt.server,
 			})
-			cc, err := grpc.NewClient("passthrough:///"+srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cc.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
+			pc, ctx := srv.RawClient(t)
 			for _, a := range tt.auth {
 				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", a)
 			}
-			stream, err := probev1.NewProbeClient(cc).Watch(ctx, &probev1.WatchRequest{ProtocolVersion: probev1.ProtocolVersion})
+			stream, err := pc.Watch(ctx, &probev1.WatchRequest{ProtocolVersion: probev1.ProtocolVersion})
 			var ev *probev1.Event
 			if err == nil {
 				ev, err = stream.Recv()

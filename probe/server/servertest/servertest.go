@@ -11,8 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/kubectl-netflow/kubectl-netflow/flow"
 	"github.com/kubectl-netflow/kubectl-netflow/probe"
+	probev1 "github.com/kubectl-netflow/kubectl-netflow/probe/api/v1"
 	"github.com/kubectl-netflow/kubectl-netflow/probe/server"
 )
 
@@ -153,6 +157,23 @@ func Start(t testing.TB, src probe.Source, cfg server.Config) *Server {
 		}
 	})
 	return out
+}
+
+// RawClient returns a gRPC client of the server's protocol, without the
+// probe client's handshake, and a context that ends with the test or after
+// 10 s, for tests of what the server does with unusual requests.
+func (s *Server) RawClient(t testing.TB) (probev1.ProbeClient, context.Context) {
+	t.Helper()
+	cc, err := grpc.NewClient("passthrough:///"+s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(func() {
+		cancel()
+		cc.Close()
+	})
+	return probev1.NewProbeClient(cc), ctx
 }
 
 // Wait waits at most d for Serve to return and returns its error.
