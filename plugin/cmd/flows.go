@@ -103,12 +103,12 @@ func (o *FlowsOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Duration)
-		defer cancel()
+	timer, ctx, stop := withDuration(ctx, o.Duration, false)
+	defer stop()
+	err = streamFlows(ctx, src, o.filter, flow.NewWriter(o.Out), timer.observe)
+	if timer.done() && errors.Is(err, context.Canceled) {
+		err = nil
 	}
-	err = streamFlows(ctx, src, o.filter, flow.NewWriter(o.Out))
 	if errors.Is(err, syscall.EPIPE) {
 		// The reader has all it wanted.
 		return nil
@@ -118,9 +118,10 @@ func (o *FlowsOptions) Run(ctx context.Context) error {
 
 // streamFlows writes the records of src that match filter (all, when nil),
 // flushing after each batch so a pipe sees them at once.
-func streamFlows(ctx context.Context, src flow.Source, filter *query.Filter, w *flow.Writer) error {
+func streamFlows(ctx context.Context, src flow.Source, filter *query.Filter, w *flow.Writer, observe func(*flow.Batch)) error {
 	var filterErrs int
 	err := src.Stream(ctx, func(b *flow.Batch) error {
+		observe(b)
 		for i := range b.Records {
 			if filter != nil {
 				ok, err := filter.Match(&b.Records[i])
@@ -140,9 +141,6 @@ func streamFlows(ctx context.Context, src flow.Source, filter *query.Filter, w *
 		}
 		return nil
 	})
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = nil
-	}
 	if filterErrs > 0 && err == nil {
 		return fmt.Errorf("the filter failed on %d records, which were left out", filterErrs)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -152,9 +151,6 @@ func (o *TopOptions) Validate() error {
 	return o.validateUI()
 }
 
-// errCollected ends a collection that ran for --duration.
-var errCollected = errors.New("collected for --duration")
-
 // Run collects, groups and prints, or opens the terminal UI.
 func (o *TopOptions) Run(ctx context.Context) error {
 	if o.interactive() {
@@ -170,36 +166,17 @@ func (o *TopOptions) Run(ctx context.Context) error {
 // collect aggregates what src streams, until it ends or --duration has
 // passed, and prints the result.
 func (o *TopOptions) collect(ctx context.Context, src flow.Source) error {
-	// --duration counts collection time: a replay collects from the start,
-	// a live session once its first probe streams, so that starting the
-	// probes does not eat into it.
-	var startTimer func()
-	if o.Duration > 0 {
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-		var once sync.Once
-		startTimer = func() {
-			once.Do(func() {
-				t := time.AfterFunc(o.Duration, func() { cancel(errCollected) })
-				context.AfterFunc(ctx, func() { t.Stop() })
-			})
-		}
-		if o.Replay != "" {
-			startTimer()
-		}
-	}
+	timer, ctx, stop := withDuration(ctx, o.Duration, o.Replay != "")
+	defer stop()
 	agg := query.NewAggregator(o.filter, o.groupBy)
 	err := src.Stream(ctx, func(b *flow.Batch) error {
-		if startTimer != nil && (len(b.Records) > 0 || b.Status != nil && len(b.Status.NodesStreaming) > 0) {
-			startTimer()
-		}
+		timer.observe(b)
 		agg.AddAll(b.Records)
 		return nil
 	})
 	// A collection that ran for --duration ends there: that is the normal
 	// end, not an error.
-	if err != nil && !errors.Is(context.Cause(ctx), errCollected) {
+	if err != nil && !timer.done() {
 		return err
 	}
 	if n, err := agg.FilterErrors(); n > 0 {

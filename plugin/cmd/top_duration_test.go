@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +80,24 @@ func TestTopDurationCountsCollection(t *testing.T) {
 	}
 	if want := uint64(src.sent * 100); groups[0].TxBytes != want {
 		t.Errorf("tx_bytes = %d, want %d (every record streamed before the end)", groups[0].TxBytes, want)
+	}
+}
+
+// TestFlowsDurationCountsCollection checks the same for flows: every
+// record streamed after the probes started is written, and the end is the
+// duration's.
+func TestFlowsDurationCountsCollection(t *testing.T) {
+	src := &slowStart{startup: 600 * time.Millisecond, tick: 20 * time.Millisecond}
+	timer, ctx, stop := withDuration(context.Background(), 300*time.Millisecond, false)
+	defer stop()
+	var buf bytes.Buffer
+	if err := streamFlows(ctx, src, nil, flow.NewWriter(&buf), timer.observe); err != nil {
+		t.Fatalf("streamFlows: %v", err)
+	}
+	if !timer.done() {
+		t.Error("the stream ended before the duration did")
+	}
+	if n := strings.Count(buf.String(), "\n"); n == 0 || n != src.sent {
+		t.Errorf("wrote %d records, streamed %d", n, src.sent)
 	}
 }
