@@ -41,6 +41,10 @@ type Options struct {
 	MaxFlows int
 	// SkipHookSets names socket-layer hook sets not to try.
 	SkipHookSets []string
+	// NoNetnsCookie makes the packet layer tell flows apart by their
+	// owner's pid, as it does on kernels whose cgroup_skb programs cannot
+	// read the network namespace's cookie (for tests).
+	NoNetnsCookie bool
 	// Logf, when set, receives one line per hook set that failed.
 	Logf func(format string, args ...any)
 }
@@ -198,9 +202,14 @@ func Load(opts Options) (_ *Probe, err error) {
 		"use_tuple_owners":         socketSet == HookSetTracepoint,
 		"have_mptcp_helper":        features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnSkcToMptcpSock) == nil,
 		"have_task_in_sock_create": features.HaveProgramHelper(ebpf.CGroupSock, asm.FnGetCurrentTaskBtf) == nil,
+		"have_netns_cookie":        !opts.NoNetnsCookie && features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnGetNetnsCookie) == nil,
 	} {
 		if err := spec.Variables[name].Set(uint32(boolInt(v))); err != nil {
 			return nil, fmt.Errorf("configuring the packet layer (%s): %w", name, err)
+		}
+		if !v && name == "have_netns_cookie" && opts.Logf != nil {
+			opts.Logf("kernel lacks bpf_get_netns_cookie in cgroup_skb: the packet layer looks up the owner of every packet (slower)")
+			continue
 		}
 		if !v && name != "use_tuple_owners" && opts.Logf != nil {
 			opts.Logf("kernel lacks %s: degraded attribution", name)
@@ -410,7 +419,7 @@ func toFlow(k *netflowFlowKey, v *netflowFlowVal, f *Flow) {
 	f.Proto = k.Proto
 	f.Local = netip.AddrPortFrom(netip.AddrFrom16(k.Laddr).Unmap(), k.Lport)
 	f.Remote = netip.AddrPortFrom(netip.AddrFrom16(k.Raddr).Unmap(), k.Rport)
-	f.PID = k.Pid
+	f.PID = v.Pid
 	f.Comm = commString(v.Comm)
 	f.CgroupID = v.Cgid
 	f.CgroupV1 = v.CgidV1

@@ -11,7 +11,9 @@
  * (sk_storage, inherited by accepted sockets through BPF_F_CLONE); the socket
  * layer (tp_btf, classic tracepoints, fentry or kprobes, whichever loads) refreshes it
  * in process context on send and receive; a task_file iterator attributes
- * the sockets that existed before the probe started.
+ * the sockets that existed before the probe started. The packet layer reads
+ * a socket's owner when its flow enters the interval's map, not on every
+ * packet: flows are told apart by their network namespace.
  */
 
 #include "headers/netflow_kernel.h"
@@ -35,8 +37,11 @@ struct owner {
 	char comm[16];
 };
 
-/* A flow: both ends as the socket sees them, the protocol and the owner.
- * IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d). */
+/* A flow: both ends as the socket sees them, the protocol, and the network
+ * namespace they belong to (the same tuple on loopback in two pods is two
+ * flows). IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d).
+ * scope is the namespace's cookie; on kernels whose cgroup_skb programs
+ * cannot read it, the owning process's pid, looked up on every packet. */
 struct flow_key {
 	__u8 laddr[16];
 	__u8 raddr[16];
@@ -44,9 +49,11 @@ struct flow_key {
 	__u16 rport;
 	__u8 proto;
 	__u8 _pad[3];
-	__u32 pid;
+	__u64 scope;
 };
 
+/* The owner is looked up when the flow enters the interval's map, and
+ * again only while it is unknown: the per-packet path is one hash lookup. */
 struct flow_val {
 	__u64 tx_bytes;
 	__u64 rx_bytes;
@@ -55,6 +62,8 @@ struct flow_val {
 	__u64 cgid;
 	__u64 cgid_v1;
 	char comm[16];
+	__u32 pid;
+	__u32 _pad;
 };
 
 /* A tuple seen by a socket-layer program that cannot use sk_storage
@@ -140,6 +149,7 @@ volatile const __u32 use_tuple_owners = 0;
  * read-only constant), so the programs still load. */
 volatile const __u32 have_mptcp_helper = 1; /* bpf_skc_to_mptcp_sock in cgroup_skb, 5.19+ */
 volatile const __u32 have_task_in_sock_create = 1; /* bpf_get_current_task_btf in cgroup/sock_create */
+volatile const __u32 have_netns_cookie = 1; /* bpf_get_netns_cookie in cgroup_skb */
 
 /* Keep the event type in the object, so bpf2go generates it. */
 const struct dns_event *unused_dns_event __attribute__((unused));
@@ -493,6 +503,45 @@ done:
 	return 0;
 }
 
+/* owner_of returns who owns the socket of skb: stored on the socket, on the
+ * MPTCP socket of a subflow, or (classic tracepoints) under its tuple k. */
+static __always_inline struct owner *owner_of(struct __sk_buff *skb, struct flow_key *k, __u8 proto)
+{
+	struct owner *o = 0;
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	if (sk) {
+		o = bpf_sk_storage_get(&owners, sk, 0, 0);
+		if (!o && have_mptcp_helper && proto == IPPROTO_TCP) {
+			/* An MPTCP subflow: the process owns the MPTCP socket. */
+			struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
+			if (msk)
+				o = bpf_sk_storage_get(&owners, &msk->sk, 0, 0);
+		}
+	}
+	if (!o && use_tuple_owners && sk) {
+		struct tuple_key tk;
+		__builtin_memcpy(&tk, k, sizeof(tk));
+		struct owner *to = bpf_map_lookup_elem(&tuple_owners, &tk);
+		if (!to) {
+			/* Unconnected UDP: the socket had no peer. */
+			__builtin_memset(tk.raddr, 0, 16);
+			tk.rport = 0;
+			to = bpf_map_lookup_elem(&tuple_owners, &tk);
+		}
+		if (to) {
+			o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+			if (o)
+				__builtin_memcpy(o, to, sizeof(*o));
+			else
+				o = to;
+		}
+	}
+	return o;
+}
+
 static __always_inline int count(struct __sk_buff *skb, bool egress)
 {
 	struct flow_key k = {};
@@ -544,21 +593,6 @@ static __always_inline int count(struct __sk_buff *skb, bool egress)
 		bytes = payload + segs * (hdr - l.notwire);
 	}
 
-	struct owner *o = 0;
-	struct bpf_sock *sk = skb->sk;
-	if (sk) {
-		sk = bpf_sk_fullsock(sk);
-		if (sk) {
-			o = bpf_sk_storage_get(&owners, sk, 0, 0);
-			if (!o && have_mptcp_helper && l.proto == IPPROTO_TCP) {
-				/* An MPTCP subflow: the process owns the MPTCP socket. */
-				struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
-				if (msk)
-					o = bpf_sk_storage_get(&owners, &msk->sk, 0, 0);
-			}
-		}
-	}
-
 	k.proto = l.proto;
 	if (egress) {
 		k.lport = sport;
@@ -573,34 +607,41 @@ static __always_inline int count(struct __sk_buff *skb, bool egress)
 		k.rport = sport;
 	}
 
-	if (!o && use_tuple_owners && sk) {
-		struct tuple_key tk;
-		__builtin_memcpy(&tk, &k, sizeof(tk));
-		struct owner *to = bpf_map_lookup_elem(&tuple_owners, &tk);
-		if (!to) {
-			/* Unconnected UDP: the socket had no peer. */
-			__builtin_memset(tk.raddr, 0, 16);
-			tk.rport = 0;
-			to = bpf_map_lookup_elem(&tuple_owners, &tk);
-		}
-		if (to) {
-			o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-			if (o)
-				__builtin_memcpy(o, to, sizeof(*o));
-			else
-				o = to;
-		}
+	struct owner *o = 0;
+	bool looked = false;
+	if (have_netns_cookie) {
+		k.scope = bpf_get_netns_cookie(skb);
+	} else {
+		o = owner_of(skb, &k, l.proto);
+		looked = true;
+		if (o)
+			k.scope = o->pid;
 	}
-
-	if (o)
-		k.pid = o->pid;
 
 	__u32 zero = 0;
 	void *flows = bpf_map_lookup_elem(&flow_maps, &zero);
 	if (!flows)
 		return 1;
 	struct flow_val *v = bpf_map_lookup_elem(flows, &k);
+	if (v && !v->pid) {
+		/* Owner unknown so far this interval (the first packets had no
+		 * full socket): try again. */
+		if (!looked) {
+			o = owner_of(skb, &k, l.proto);
+			looked = true;
+		}
+		if (o) {
+			v->cgid = o->cgid;
+			v->cgid_v1 = o->cgid_v1;
+			__builtin_memcpy(v->comm, o->comm, sizeof(v->comm));
+			v->pid = o->pid;
+		}
+	}
 	if (!v) {
+		if (!looked) {
+			o = owner_of(skb, &k, l.proto);
+			looked = true;
+		}
 		struct flow_val nv = {};
 		if (egress) {
 			nv.tx_bytes = bytes;
@@ -613,6 +654,7 @@ static __always_inline int count(struct __sk_buff *skb, bool egress)
 			nv.cgid = o->cgid;
 			nv.cgid_v1 = o->cgid_v1;
 			__builtin_memcpy(nv.comm, o->comm, sizeof(nv.comm));
+			nv.pid = o->pid;
 		} else {
 			nv.cgid = bpf_skb_cgroup_id(skb);
 		}
@@ -647,6 +689,8 @@ dns:
 		n = DNS_MAX;
 	if (n < 12)
 		return 1;
+	if (!looked)
+		o = owner_of(skb, &k, l.proto);
 	struct dns_event *ev = bpf_ringbuf_reserve(&dns_events, sizeof(*ev), 0);
 	if (!ev) {
 		stat_inc(STAT_RING_DROPS);
@@ -658,7 +702,7 @@ dns:
 	}
 	ev->len = n;
 	ev->proto = l.proto;
-	ev->pid = k.pid;
+	ev->pid = o ? o->pid : 0;
 	if (o) {
 		ev->cgid = o->cgid;
 		ev->cgid_v1 = o->cgid_v1;

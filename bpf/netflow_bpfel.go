@@ -32,7 +32,7 @@ type netflowFlowKey struct {
 	Rport uint16
 	Proto uint8
 	Pad   [3]uint8
-	Pid   uint32
+	Scope uint64
 }
 
 type netflowFlowVal struct {
@@ -44,6 +44,8 @@ type netflowFlowVal struct {
 	Cgid      uint64
 	CgidV1    uint64
 	Comm      [16]int8
+	Pid       uint32
+	Pad       uint32
 }
 
 type netflowOwner struct {
@@ -89,6 +91,7 @@ const (
 	netflowProgTpRecv              = "tp_recv"
 	netflowProgTpSend              = "tp_send"
 	netflowVarHaveMptcpHelper      = "have_mptcp_helper"
+	netflowVarHaveNetnsCookie      = "have_netns_cookie"
 	netflowVarHaveTaskInSockCreate = "have_task_in_sock_create"
 	netflowVarUnusedDnsEvent       = "unused_dns_event"
 	netflowVarUseTupleOwners       = "use_tuple_owners"
@@ -168,6 +171,7 @@ type netflowMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowVariableSpecs struct {
 	HaveMptcpHelper      *ebpf.VariableSpec `ebpf:"have_mptcp_helper"`
+	HaveNetnsCookie      *ebpf.VariableSpec `ebpf:"have_netns_cookie"`
 	HaveTaskInSockCreate *ebpf.VariableSpec `ebpf:"have_task_in_sock_create"`
 	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
 	UseTupleOwners       *ebpf.VariableSpec `ebpf:"use_tuple_owners"`
@@ -219,6 +223,7 @@ func (m *netflowMaps) Close() error {
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowVariables struct {
 	HaveMptcpHelper      *ebpf.Variable `ebpf:"have_mptcp_helper"`
+	HaveNetnsCookie      *ebpf.Variable `ebpf:"have_netns_cookie"`
 	HaveTaskInSockCreate *ebpf.Variable `ebpf:"have_task_in_sock_create"`
 	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
 	UseTupleOwners       *ebpf.Variable `ebpf:"use_tuple_owners"`

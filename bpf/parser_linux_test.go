@@ -249,7 +249,8 @@ func BenchmarkDrain50k(b *testing.B) {
 			keys[i].Laddr[15] = byte(i)
 			keys[i].Lport = uint16(i)
 			keys[i].Rport = 443
-			keys[i].Pid = uint32(i / 7)
+			keys[i].Scope = uint64(i / 7)
+			vals[i].Pid = uint32(i / 7)
 			vals[i].TxBytes = 1000
 			copy(vals[i].Comm[:], []int8{'c', 'u', 'r', 'l'})
 		}

@@ -114,10 +114,11 @@ func New(cfg Config) (*Collector, error) {
 		logf = func(string, ...any) {}
 	}
 	p, err := bpf.Load(bpf.Options{
-		CgroupRoot:   cfg.CgroupRoot,
-		MaxFlows:     cfg.MaxFlows,
-		SkipHookSets: cfg.SkipHookSets,
-		Logf:         logf,
+		CgroupRoot:    cfg.CgroupRoot,
+		MaxFlows:      cfg.MaxFlows,
+		SkipHookSets:  cfg.SkipHookSets,
+		NoNetnsCookie: cfg.NoNetnsCookie,
+		Logf:          logf,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loading the eBPF probe: %w", err)

@@ -139,6 +139,13 @@ func TestFallbackHookSet(t *testing.T) {
 	checkTraffic(t, c)
 }
 
+// TestPidScopedFlows keys flows by their owner's pid, as on kernels whose
+// cgroup_skb programs cannot read the network namespace's cookie.
+func TestPidScopedFlows(t *testing.T) {
+	requireKernel(t)
+	checkTraffic(t, newCollector(t, Config{NoNetnsCookie: true}))
+}
+
 // TestNoSocketLayer skips every socket-layer set: ownership then rests on
 // sock_create, the iterator and the tuple owners in user space.
 func TestNoSocketLayer(t *testing.T) {

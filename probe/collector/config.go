@@ -15,6 +15,9 @@ type Config struct {
 	// "tracepoint", "fentry"), for tests and for kernels where one
 	// misbehaves.
 	SkipHookSets []string
+	// NoNetnsCookie makes the packet layer key flows by their owner's pid,
+	// as on kernels without bpf_get_netns_cookie in cgroup_skb (for tests).
+	NoNetnsCookie bool
 	// CgroupRoot is the cgroup2 mount. Empty means autodetect:
 	// /sys/fs/cgroup if it is cgroup2, else /sys/fs/cgroup/unified.
 	CgroupRoot string
