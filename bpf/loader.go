@@ -58,12 +58,15 @@ type Probe struct {
 	iter    *ebpf.Program
 	// active is the flow map the programs count into: 0 = flows_a.
 	active int
-	ring   *ringbuf.Reader
-	closed sync.Once
-	mu     sync.Mutex
-	keys   []netflowFlowKey
-	vals   []netflowFlowVal
-	flows  []Flow
+	// netnsScoped is true when flows are told apart by their network
+	// namespace's cookie (else by their owner's pid).
+	netnsScoped bool
+	ring        *ringbuf.Reader
+	closed      sync.Once
+	mu          sync.Mutex
+	keys        []netflowFlowKey
+	vals        []netflowFlowVal
+	flows       []Flow
 }
 
 type mapObjects struct {
@@ -206,6 +209,9 @@ func Load(opts Options) (_ *Probe, err error) {
 	} {
 		if err := spec.Variables[name].Set(uint32(boolInt(v))); err != nil {
 			return nil, fmt.Errorf("configuring the packet layer (%s): %w", name, err)
+		}
+		if name == "have_netns_cookie" {
+			p.netnsScoped = v
 		}
 		if !v && name == "have_netns_cookie" && opts.Logf != nil {
 			opts.Logf("kernel lacks bpf_get_netns_cookie in cgroup_skb: the packet layer looks up the owner of every packet (slower)")
@@ -360,9 +366,13 @@ func (p *Probe) AttributeExisting() error {
 
 // Flow is one flow's counters since the previous Drain.
 type Flow struct {
-	Proto     uint8 // 6 (TCP) or 17 (UDP)
-	Local     netip.AddrPort
-	Remote    netip.AddrPort
+	Proto  uint8 // 6 (TCP) or 17 (UDP)
+	Local  netip.AddrPort
+	Remote netip.AddrPort
+	// Netns tells flows of the same tuple in different network namespaces
+	// apart (loopback in two pods); 0 on kernels that cannot, where the
+	// owner's pid does.
+	Netns     uint64
 	PID       uint32
 	Comm      string
 	CgroupID  uint64 // cgroup v2 id
@@ -400,7 +410,7 @@ func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	for {
 		n, err := old.BatchLookupAndDelete(&cursor, p.keys, p.vals, nil)
 		for i := range n {
-			toFlow(&p.keys[i], &p.vals[i], &p.flows[i])
+			toFlow(&p.keys[i], &p.vals[i], &p.flows[i], p.netnsScoped)
 		}
 		if n > 0 {
 			fn(p.flows[:n])
@@ -415,11 +425,15 @@ func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	}
 }
 
-func toFlow(k *netflowFlowKey, v *netflowFlowVal, f *Flow) {
+func toFlow(k *netflowFlowKey, v *netflowFlowVal, f *Flow, netnsScoped bool) {
 	f.Proto = k.Proto
 	f.Local = netip.AddrPortFrom(netip.AddrFrom16(k.Laddr).Unmap(), k.Lport)
 	f.Remote = netip.AddrPortFrom(netip.AddrFrom16(k.Raddr).Unmap(), k.Rport)
 	f.PID = v.Pid
+	f.Netns = 0
+	if netnsScoped {
+		f.Netns = k.Scope
+	}
 	f.Comm = commString(v.Comm)
 	f.CgroupID = v.Cgid
 	f.CgroupV1 = v.CgidV1

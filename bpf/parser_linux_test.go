@@ -195,7 +195,7 @@ func TestParser(t *testing.T) {
 			it := o.FlowsA.Iterate()
 			for it.Next(&k, &v) {
 				var f Flow
-				toFlow(&k, &v, &f)
+				toFlow(&k, &v, &f, true)
 				flows = append(flows, f)
 				if err := o.FlowsA.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 					t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +146,47 @@ func TestFallbackHookSet(t *testing.T) {
 func TestPidScopedFlows(t *testing.T) {
 	requireKernel(t)
 	checkTraffic(t, newCollector(t, Config{NoNetnsCookie: true}))
+}
+
+// TestSameTupleTwoNamespaces sends from the same loopback address and port
+// to the same server address in two network namespaces, as sidecars of two
+// pods do: two flows, each with its own process and container.
+func TestSameTupleTwoNamespaces(t *testing.T) {
+	requireKernel(t)
+	c := newCollector(t, Config{})
+	cgRoot := detectCgroupRoot()
+	const n, size = 200, 1000
+	c.Collect(context.Background())
+	type side struct {
+		pid int
+		id  string
+	}
+	var clients []side
+	for range 2 {
+		ns := newNetns(t)
+		id := randomHex(64)
+		srv := startHelper(t, ns, "udp-server", "127.0.0.1:5353", n, newCgroup(t, cgRoot, randomHex(64)))
+		srv.line(t)
+		cli := startHelper(t, ns, "udp-client-bound", "127.0.0.1:40053|127.0.0.1:5353", n, newCgroup(t, cgRoot, id))
+		cli.wait(t)
+		if got := srv.line(t); got != strconv.Itoa(n) {
+			t.Fatalf("the server received %s datagrams", got)
+		}
+		srv.wait(t)
+		clients = append(clients, side{cli.pid, id})
+	}
+	recs := collectFor(t, c, clients[0].pid, clients[1].pid)
+	if len(recs) != 2 {
+		t.Fatalf("want one flow per namespace, got %d: %+v", len(recs), recs)
+	}
+	for _, cl := range clients {
+		i := slices.IndexFunc(recs, func(r flow.Record) bool { return r.PID == int64(cl.pid) })
+		if i < 0 {
+			t.Fatalf("no flow of pid %d: %+v", cl.pid, recs)
+		}
+		checkOwner(t, recs[i], cl.pid, cl.id)
+		within(t, "tx bytes", recs[i].TxBytes, n*(size+8+20), 0.001)
+	}
 }
 
 // TestNoSocketLayer skips every socket-layer set: ownership then rests on

@@ -14,12 +14,14 @@ type tupleID struct {
 	local, remote [16]byte
 	ports         uint32 // local port << 16 | remote port
 	proto         uint32
+	netns         uint64 // 0 where the kernel does not tell namespaces apart
 }
 
 func tupleOf(f *bpf.Flow) tupleID {
 	return tupleID{
 		local: f.Local.Addr().As16(), remote: f.Remote.Addr().As16(),
 		ports: uint32(f.Local.Port())<<16 | uint32(f.Remote.Port()), proto: uint32(f.Proto),
+		netns: f.Netns,
 	}
 }
 

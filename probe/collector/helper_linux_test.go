@@ -111,8 +111,23 @@ func runHelper(role, addr string, n int) error {
 		}
 		fmt.Println(got)
 		return nil
-	case "udp-client":
-		c, err := net.Dial("udp", addr)
+	case "udp-client", "udp-client-bound":
+		// udp-client-bound sends from a fixed local address:
+		// addr is "local|remote".
+		var c net.Conn
+		var err error
+		if local, remote, bound := strings.Cut(addr, "|"); bound {
+			var la, ra *net.UDPAddr
+			if la, err = net.ResolveUDPAddr("udp", local); err != nil {
+				return err
+			}
+			if ra, err = net.ResolveUDPAddr("udp", remote); err != nil {
+				return err
+			}
+			c, err = net.DialUDP("udp", la, ra)
+		} else {
+			c, err = net.Dial("udp", addr)
+		}
 		if err != nil {
 			return err
 		}
