@@ -41,6 +41,7 @@ type liveOptions struct {
 	IdleTimeout      time.Duration
 	StartTimeout     time.Duration
 	Record           string
+	ShowProbes       bool
 }
 
 func newLiveOptions() liveOptions {
@@ -75,6 +76,7 @@ func (o *liveOptions) addFlags(f *pflag.FlagSet) {
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "A probe whose plugin went away (killed, network lost) exits after this long without a client.")
 	f.DurationVar(&o.StartTimeout, "start-timeout", o.StartTimeout, "How long a probe may take to start before its node is reported as failed.")
 	f.StringVar(&o.Record, "record", o.Record, "Also write the enriched flow records to this NDJSON file, for --replay.")
+	f.BoolVar(&o.ShowProbes, "show-probes", o.ShowProbes, "Also count the traffic of this session's own probe pods (their streams to the plugin), which is left out by default.")
 }
 
 func (o *liveOptions) validate() error {
@@ -187,6 +189,9 @@ func (o *liveOptions) source(ctx context.Context, configFlags *genericclioptions
 		Progress:     progress,
 		StartTimeout: o.StartTimeout,
 	})
+	if !o.ShowProbes {
+		src = &skipPods{src: src, ns: ns, prefix: probes.SessionPodPrefix(mgr.Config().Session)}
+	}
 	if o.Record != "" {
 		src = &recordSource{src: src, path: o.Record}
 	}
@@ -252,4 +257,30 @@ func (r *recordSource) Stream(ctx context.Context, fn func(*flow.Batch) error) e
 		err = fmt.Errorf("writing the --record file: %w", cerr)
 	}
 	return err
+}
+
+// skipPods leaves out the records of the pods in ns whose names begin with
+// prefix: the session's own probes, whose streams to the plugin would
+// otherwise rank among the top talkers they measure.
+type skipPods struct {
+	src        flow.Source
+	ns, prefix string
+}
+
+func (s *skipPods) Stream(ctx context.Context, fn func(*flow.Batch) error) error {
+	var kept []flow.Record
+	return s.src.Stream(ctx, func(b *flow.Batch) error {
+		kept = kept[:0]
+		for i := range b.Records {
+			r := &b.Records[i]
+			if r.NS == s.ns && strings.HasPrefix(r.PodName, s.prefix) {
+				continue
+			}
+			kept = append(kept, *r)
+		}
+		if len(kept) == len(b.Records) {
+			return fn(b)
+		}
+		return fn(&flow.Batch{Records: kept, Status: b.Status})
+	})
 }

@@ -140,8 +140,11 @@ func PodName(session, node string) string {
 		}
 		return '-'
 	}, n), "-")
-	return fmt.Sprintf("netflow-probe-%s-%s", session, n)
+	return SessionPodPrefix(session) + n
 }
+
+// SessionPodPrefix is how the names of a session's probe pods begin.
+func SessionPodPrefix(session string) string { return "netflow-probe-" + session + "-" }
 
 // Pod returns the probe pod for node.
 func Pod(cfg Config, node string) *corev1.Pod {
