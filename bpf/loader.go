@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -45,6 +46,9 @@ type Options struct {
 	// owner's pid, as it does on kernels whose cgroup_skb programs cannot
 	// read the network namespace's cookie (for tests).
 	NoNetnsCookie bool
+	// NoDrainProgram makes Drain read with the batched lookup syscall, as
+	// it does on kernels that cannot load the drain programs (for tests).
+	NoDrainProgram bool
 	// Logf, when set, receives one line per hook set that failed.
 	Logf func(format string, args ...any)
 }
@@ -64,10 +68,37 @@ type Probe struct {
 	ring        *ringbuf.Reader
 	closed      sync.Once
 	mu          sync.Mutex
-	keys        []netflowFlowKey
-	vals        []netflowFlowVal
-	flows       []Flow
+	// drain is nil where the kernel cannot load the drain programs:
+	// Drain then reads with the batched lookup syscall into keys and vals.
+	drain    *drainObjects
+	drainMem *ebpf.Memory
+	recs     []netflowFlowRec
+	keys     []netflowFlowKey
+	vals     []netflowFlowVal
+	flows    []Flow
 }
+
+// drainObjects move the flows of a map out to the memory-mapped array
+// drained, a chunk per run.
+type drainObjects struct {
+	Drained *ebpf.Map     `ebpf:"drained"`
+	A       *ebpf.Program `ebpf:"drain_flows_a"`
+	B       *ebpf.Program `ebpf:"drain_flows_b"`
+}
+
+func (d *drainObjects) close() {
+	for _, c := range []io.Closer{d.A, d.B, d.Drained} {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// drainChunk is the number of flows one run of a drain program moves. Each
+// run walks every bucket of the map again (an empty walk of 65,536 buckets
+// costs ~1 ms), so a chunk is large; the drain array holds two chunks of
+// 120-byte slots.
+const drainChunk = 16384
 
 type mapObjects struct {
 	Owners      *ebpf.Map `ebpf:"owners"`
@@ -253,6 +284,12 @@ func Load(opts Options) (_ *Probe, err error) {
 		opts.Logf("attributing existing sockets: %v", err)
 	}
 
+	if !opts.NoDrainProgram {
+		if err := p.loadDrain(spec, load); err != nil && opts.Logf != nil {
+			opts.Logf("reading flows with the batched lookup syscall (slower): the drain programs are unavailable: %v", err)
+		}
+	}
+
 	p.ring, err = ringbuf.NewReader(p.maps.DNSEvents)
 	if err != nil {
 		return nil, fmt.Errorf("opening the DNS ring buffer: %w", err)
@@ -347,6 +384,22 @@ func (p *Probe) Programs() []*ebpf.Program { return p.progs }
 // MaxFlows is the capacity of one flow map.
 func (p *Probe) MaxFlows() int { return int(p.maps.FlowsA.MaxEntries()) }
 
+// loadDrain loads the drain programs and maps their output array.
+func (p *Probe) loadDrain(spec *ebpf.CollectionSpec, load func(any) error) error {
+	spec.Maps["drained"].MaxEntries = 2 * uint32(min(drainChunk, p.MaxFlows()))
+	var d drainObjects
+	if err := load(&d); err != nil {
+		return err
+	}
+	mem, err := d.Drained.Memory()
+	if err != nil {
+		d.close()
+		return fmt.Errorf("mapping the drain array: %w", err)
+	}
+	p.drain, p.drainMem = &d, mem
+	return nil
+}
+
 // AttributeExisting runs the task_file iterator, which stores the owning
 // process on every socket that has none yet.
 func (p *Probe) AttributeExisting() error {
@@ -400,15 +453,104 @@ func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	}
 	p.active ^= 1
 
-	const chunk = 4096
+	if p.drain != nil {
+		prog := p.drain.A
+		if old == p.maps.FlowsB {
+			prog = p.drain.B
+		}
+		return p.drainByProgram(prog, fn)
+	}
+	return p.drainByBatch(old, fn)
+}
+
+// readChunk is the number of flows Drain hands to fn at a time.
+const readChunk = 4096
+
+// drainByProgram runs a drain program until it has moved every flow out of
+// the map. The drain array has two halves: while fn works through the
+// flows of one, the next run fills the other.
+func (p *Probe) drainByProgram(prog *ebpf.Program, fn func([]Flow)) (entries int, err error) {
+	half := int(p.drain.Drained.MaxEntries()) / 2
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	start := func(base int) {
+		go func() {
+			n, err := prog.Run(&ebpf.RunOptions{Context: netflowDrainArgs{Base: uint32(base), Limit: uint32(half)}})
+			done <- result{int(n), err}
+		}()
+	}
+	// Each run empties up to half's worth of the map; a map that does not
+	// empty means deletes fail, and its flows wait for the next read.
+	maxRuns := p.MaxFlows()/half + 2
+	base := 0
+	start(base)
+	for runs := 1; ; runs++ {
+		r := <-done
+		if r.err != nil {
+			return entries, fmt.Errorf("reading flows: %w", r.err)
+		}
+		more := r.n == half && runs < maxRuns
+		if more {
+			start(half - base)
+		}
+		err := p.readDrained(base, r.n, fn)
+		entries += r.n
+		if err != nil {
+			if more {
+				<-done
+			}
+			return entries, err
+		}
+		if r.n < half {
+			return entries, nil
+		}
+		if !more {
+			return entries, fmt.Errorf("reading flows: the flow map did not empty after %d runs of the drain program", runs)
+		}
+		base = half - base
+	}
+}
+
+// readDrained hands the n flows at slot base of the drain array to fn, in
+// chunks.
+func (p *Probe) readDrained(base, n int, fn func([]Flow)) error {
+	if p.recs == nil {
+		p.recs = make([]netflowFlowRec, readChunk)
+		p.flows = make([]Flow, readChunk)
+	}
+	for off := 0; off < n; off += readChunk {
+		recs := p.recs[:min(readChunk, n-off)]
+		if _, err := p.drainMem.ReadAt(recBytes(recs), int64(base+off)*int64(unsafe.Sizeof(recs[0]))); err != nil {
+			return fmt.Errorf("reading flows: %w", err)
+		}
+		for i := range recs {
+			toFlow(&recs[i].Key, &recs[i].Val, &p.flows[i], p.netnsScoped)
+		}
+		fn(p.flows[:len(recs)])
+	}
+	return nil
+}
+
+// recBytes is the memory of recs, which holds fixed-size fields only, as
+// bytes: the drain array's slots have the same layout.
+func recBytes(recs []netflowFlowRec) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(recs))), len(recs)*int(unsafe.Sizeof(recs[0])))
+}
+
+// drainByBatch reads and empties m with the batched lookup-and-delete
+// syscall.
+func (p *Probe) drainByBatch(m *ebpf.Map, fn func([]Flow)) (entries int, err error) {
 	if p.keys == nil {
-		p.keys = make([]netflowFlowKey, chunk)
-		p.vals = make([]netflowFlowVal, chunk)
-		p.flows = make([]Flow, chunk)
+		p.keys = make([]netflowFlowKey, readChunk)
+		p.vals = make([]netflowFlowVal, readChunk)
+		p.flows = make([]Flow, readChunk)
 	}
 	var cursor ebpf.MapBatchCursor
 	for {
-		n, err := old.BatchLookupAndDelete(&cursor, p.keys, p.vals, nil)
+		n, err := m.BatchLookupAndDelete(&cursor, p.keys, p.vals, nil)
 		for i := range n {
 			toFlow(&p.keys[i], &p.vals[i], &p.flows[i], p.netnsScoped)
 		}
@@ -423,6 +565,40 @@ func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 			return entries, fmt.Errorf("reading flows: %w", err)
 		}
 	}
+}
+
+// InjectFlows adds fs to the flow map the programs count into, as if they
+// had counted them: benchmarks and tests feed the collector with it.
+func (p *Probe) InjectFlows(fs []Flow) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.maps.FlowsA
+	if p.active == 1 {
+		m = p.maps.FlowsB
+	}
+	keys := make([]netflowFlowKey, len(fs))
+	vals := make([]netflowFlowVal, len(fs))
+	for i := range fs {
+		f := &fs[i]
+		k, v := &keys[i], &vals[i]
+		k.Proto = f.Proto
+		k.Laddr, k.Raddr = f.Local.Addr().As16(), f.Remote.Addr().As16()
+		k.Lport, k.Rport = f.Local.Port(), f.Remote.Port()
+		k.Scope = f.Netns
+		if !p.netnsScoped {
+			k.Scope = uint64(f.PID)
+		}
+		v.Pid, v.Cgid, v.CgidV1 = f.PID, f.CgroupID, f.CgroupV1
+		for j := 0; j < len(v.Comm)-1 && j < len(f.Comm); j++ {
+			v.Comm[j] = int8(f.Comm[j])
+		}
+		v.TxBytes, v.RxBytes, v.TxPackets, v.RxPackets = f.TxBytes, f.RxBytes, f.TxPackets, f.RxPackets
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	_, err := m.BatchUpdate(keys, vals, nil)
+	return err
 }
 
 func toFlow(k *netflowFlowKey, v *netflowFlowVal, f *Flow, netnsScoped bool) {
@@ -537,6 +713,9 @@ func (p *Probe) Close() error {
 		}
 		if p.iter != nil {
 			p.iter.Close()
+		}
+		if p.drain != nil {
+			p.drain.close()
 		}
 		p.maps.close()
 	})

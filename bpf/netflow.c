@@ -14,6 +14,9 @@
  * the sockets that existed before the probe started. The packet layer reads
  * a socket's owner when its flow enters the interval's map, not on every
  * packet: flows are told apart by their network namespace.
+ * Reading: user space switches the programs to the other flow map, then
+ * runs a drain program that moves the flows of the previous one into a
+ * memory-mapped array and deletes them.
  */
 
 #include "headers/netflow_kernel.h"
@@ -64,6 +67,12 @@ struct flow_val {
 	char comm[16];
 	__u32 pid;
 	__u32 _pad;
+};
+
+/* One flow as the drain programs hand it to user space. */
+struct flow_rec {
+	struct flow_key key;
+	struct flow_val val;
 };
 
 /* A tuple seen by a socket-layer program that cannot use sk_storage
@@ -123,6 +132,16 @@ struct {
 	__array(values, struct flows);
 } flow_maps SEC(".maps");
 
+/* The drain programs move flows here, a chunk at a time (the loader sizes
+ * it); user space reads it through a memory mapping. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct flow_rec);
+} drained SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT_MAX);
@@ -153,6 +172,8 @@ volatile const __u32 have_netns_cookie = 1; /* bpf_get_netns_cookie in cgroup_sk
 
 /* Keep the event type in the object, so bpf2go generates it. */
 const struct dns_event *unused_dns_event __attribute__((unused));
+const struct flow_rec *unused_flow_rec __attribute__((unused));
+const struct drain_args *unused_drain_args __attribute__((unused));
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -724,4 +745,67 @@ SEC("cgroup_skb/ingress")
 int skb_ingress(struct __sk_buff *skb)
 {
 	return count(skb, false);
+}
+
+/* ---------------------------------------------------------------------------
+ * Reading an interval
+ */
+
+/* What user space passes to a drain program run: the run fills slots
+ * [base, base + limit) of drained. */
+struct drain_args {
+	__u32 base;
+	__u32 limit;
+};
+
+struct drain_state {
+	__u32 base;
+	__u32 limit;
+	__u32 n;
+};
+
+/* drain_one moves one flow of a map that no program counts into any more to
+ * the next slot of drained, and stops the walk when the run's slots are
+ * full. */
+static long drain_one(void *map, struct flow_key *k, struct flow_val *v, struct drain_state *st)
+{
+	if (st->n >= st->limit)
+		return 1;
+	__u32 i = st->base + st->n;
+	struct flow_rec *r = bpf_map_lookup_elem(&drained, &i);
+	if (!r)
+		return 1;
+	__builtin_memcpy(&r->key, k, sizeof(r->key));
+	__builtin_memcpy(&r->val, v, sizeof(r->val));
+	/* A flow that cannot be deleted stays in the map and is read the next
+	 * time: late, never twice. */
+	if (bpf_map_delete_elem(map, k))
+		return 1;
+	st->n++;
+	return 0;
+}
+
+static __always_inline int drain(void *map, struct drain_args *args)
+{
+	struct drain_state st = {.base = args->base, .limit = args->limit};
+	bpf_for_each_map_elem(map, drain_one, &st, 0);
+	return st.n;
+}
+
+/* Run from user space (BPF_PROG_RUN) after the switch: each run moves up to
+ * limit flows to drained and returns how many it moved. The walk costs a
+ * copy and a delete per flow; the batched lookup syscall also copies to
+ * user space once per hash bucket, which was most of a 50,000-flow read.
+ * drained has two halves, so user space reads one while the next run fills
+ * the other. */
+SEC("syscall")
+int drain_flows_a(struct drain_args *args)
+{
+	return drain(&flows_a, args);
+}
+
+SEC("syscall")
+int drain_flows_b(struct drain_args *args)
+{
+	return drain(&flows_b, args);
 }

@@ -24,6 +24,12 @@ type netflowDnsEvent struct {
 	Data   [1024]uint8
 }
 
+type netflowDrainArgs struct {
+	_     structs.HostLayout
+	Base  uint32
+	Limit uint32
+}
+
 type netflowFlowKey struct {
 	_     structs.HostLayout
 	Laddr [16]uint8
@@ -33,6 +39,12 @@ type netflowFlowKey struct {
 	Proto uint8
 	Pad   [3]uint8
 	Scope uint64
+}
+
+type netflowFlowRec struct {
+	_   structs.HostLayout
+	Key netflowFlowKey
+	Val netflowFlowVal
 }
 
 type netflowFlowVal struct {
@@ -72,12 +84,15 @@ type netflowTupleKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	netflowMapDnsEvents            = "dns_events"
+	netflowMapDrained              = "drained"
 	netflowMapFlowMaps             = "flow_maps"
 	netflowMapFlowsA               = "flows_a"
 	netflowMapFlowsB               = "flows_b"
 	netflowMapOwners               = "owners"
 	netflowMapStats                = "stats"
 	netflowMapTupleOwners          = "tuple_owners"
+	netflowProgDrainFlowsA         = "drain_flows_a"
+	netflowProgDrainFlowsB         = "drain_flows_b"
 	netflowProgFentryRecv          = "fentry_recv"
 	netflowProgFentrySend          = "fentry_send"
 	netflowProgIterTaskFile        = "iter_task_file"
@@ -94,6 +109,8 @@ const (
 	netflowVarHaveNetnsCookie      = "have_netns_cookie"
 	netflowVarHaveTaskInSockCreate = "have_task_in_sock_create"
 	netflowVarUnusedDnsEvent       = "unused_dns_event"
+	netflowVarUnusedDrainArgs      = "unused_drain_args"
+	netflowVarUnusedFlowRec        = "unused_flow_rec"
 	netflowVarUseTupleOwners       = "use_tuple_owners"
 )
 
@@ -139,6 +156,8 @@ type netflowSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowProgramSpecs struct {
+	DrainFlowsA  *ebpf.ProgramSpec `ebpf:"drain_flows_a"`
+	DrainFlowsB  *ebpf.ProgramSpec `ebpf:"drain_flows_b"`
 	FentryRecv   *ebpf.ProgramSpec `ebpf:"fentry_recv"`
 	FentrySend   *ebpf.ProgramSpec `ebpf:"fentry_send"`
 	IterTaskFile *ebpf.ProgramSpec `ebpf:"iter_task_file"`
@@ -158,6 +177,7 @@ type netflowProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowMapSpecs struct {
 	DnsEvents   *ebpf.MapSpec `ebpf:"dns_events"`
+	Drained     *ebpf.MapSpec `ebpf:"drained"`
 	FlowMaps    *ebpf.MapSpec `ebpf:"flow_maps"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
@@ -174,6 +194,8 @@ type netflowVariableSpecs struct {
 	HaveNetnsCookie      *ebpf.VariableSpec `ebpf:"have_netns_cookie"`
 	HaveTaskInSockCreate *ebpf.VariableSpec `ebpf:"have_task_in_sock_create"`
 	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
+	UnusedDrainArgs      *ebpf.VariableSpec `ebpf:"unused_drain_args"`
+	UnusedFlowRec        *ebpf.VariableSpec `ebpf:"unused_flow_rec"`
 	UseTupleOwners       *ebpf.VariableSpec `ebpf:"use_tuple_owners"`
 }
 
@@ -198,6 +220,7 @@ func (o *netflowObjects) Close() error {
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowMaps struct {
 	DnsEvents   *ebpf.Map `ebpf:"dns_events"`
+	Drained     *ebpf.Map `ebpf:"drained"`
 	FlowMaps    *ebpf.Map `ebpf:"flow_maps"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
@@ -209,6 +232,7 @@ type netflowMaps struct {
 func (m *netflowMaps) Close() error {
 	return _NetflowClose(
 		m.DnsEvents,
+		m.Drained,
 		m.FlowMaps,
 		m.FlowsA,
 		m.FlowsB,
@@ -226,6 +250,8 @@ type netflowVariables struct {
 	HaveNetnsCookie      *ebpf.Variable `ebpf:"have_netns_cookie"`
 	HaveTaskInSockCreate *ebpf.Variable `ebpf:"have_task_in_sock_create"`
 	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
+	UnusedDrainArgs      *ebpf.Variable `ebpf:"unused_drain_args"`
+	UnusedFlowRec        *ebpf.Variable `ebpf:"unused_flow_rec"`
 	UseTupleOwners       *ebpf.Variable `ebpf:"use_tuple_owners"`
 }
 
@@ -233,6 +259,8 @@ type netflowVariables struct {
 //
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowPrograms struct {
+	DrainFlowsA  *ebpf.Program `ebpf:"drain_flows_a"`
+	DrainFlowsB  *ebpf.Program `ebpf:"drain_flows_b"`
 	FentryRecv   *ebpf.Program `ebpf:"fentry_recv"`
 	FentrySend   *ebpf.Program `ebpf:"fentry_send"`
 	IterTaskFile *ebpf.Program `ebpf:"iter_task_file"`
@@ -249,6 +277,8 @@ type netflowPrograms struct {
 
 func (p *netflowPrograms) Close() error {
 	return _NetflowClose(
+		p.DrainFlowsA,
+		p.DrainFlowsB,
 		p.FentryRecv,
 		p.FentrySend,
 		p.IterTaskFile,

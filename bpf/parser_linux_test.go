@@ -221,62 +221,6 @@ func TestParser(t *testing.T) {
 	}
 }
 
-// BenchmarkDrain50k measures one interval's read of 50,000 flows: the map
-// switch, the batched lookup-and-delete and the conversion.
-func BenchmarkDrain50k(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
-	spec, err := loadNetflow()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var o parserObjects
-	if err := spec.LoadAndAssign(&o, nil); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { o.Egress.Close(); o.close() }()
-	if err := o.FlowMaps.Put(uint32(0), o.FlowsA); err != nil {
-		b.Fatal(err)
-	}
-	p := &Probe{maps: o.mapObjects}
-	const flows = 50_000
-	fill := func(m *ebpf.Map) {
-		keys := make([]netflowFlowKey, flows)
-		vals := make([]netflowFlowVal, flows)
-		for i := range keys {
-			keys[i].Proto = 6
-			keys[i].Laddr[15] = byte(i)
-			keys[i].Lport = uint16(i)
-			keys[i].Rport = 443
-			keys[i].Scope = uint64(i / 7)
-			vals[i].Pid = uint32(i / 7)
-			vals[i].TxBytes = 1000
-			copy(vals[i].Comm[:], []int8{'c', 'u', 'r', 'l'})
-		}
-		if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		// Drain reads the map the programs used until now: the one not
-		// installed after this call.
-		if p.active == 0 {
-			fill(o.FlowsA)
-		} else {
-			fill(o.FlowsB)
-		}
-		b.StartTimer()
-		n, err := p.Drain(func([]Flow) {})
-		if err != nil || n != flows {
-			b.Fatalf("drained %d flows: %v", n, err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/interval")
-}
-
 // BenchmarkPacketPath runs the egress program on one IPv4 TCP segment in
 // the kernel (BPF_PROG_TEST_RUN with repeat): the cost of the per-packet
 // path on an existing flow, without attach overhead.
