@@ -200,9 +200,7 @@ func (c *Collector) records(now time.Time, drain func(func([]bpf.Flow)) (int, er
 		for i := range fs {
 			c.ids = append(c.ids, tupleOf(&fs[i]))
 		}
-		for _, id := range c.ids {
-			c.sts = append(c.sts, c.flows.get(id))
-		}
+		c.sts = c.flows.getAll(c.ids, c.sts)
 		for i := range fs {
 			f := &fs[i]
 			if f.PID == 0 {

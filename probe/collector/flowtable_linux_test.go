@@ -41,3 +41,38 @@ func TestFlowTableCollisions(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowTableMany stores enough tuples to grow the index several times,
+// finds them one by one and a chunk at a time, drops half and finds the
+// rest.
+func TestFlowTableMany(t *testing.T) {
+	tab := newFlowTable()
+	const n = 20_000
+	ids := make([]tupleID, n)
+	for i := range ids {
+		ids[i] = tupleID{ports: uint32(i), netns: uint64(i % 3)}
+		tab.add(&flowState{id: ids[i], lastSeen: uint64(i)})
+	}
+	if tab.len() != n {
+		t.Fatalf("len %d, want %d", tab.len(), n)
+	}
+	missing := tupleID{ports: n + 1}
+	sts := tab.getAll(append(ids[:n:n], missing), nil)
+	if len(sts) != n+1 || sts[n] != nil {
+		t.Fatalf("getAll returned %d states, the last %+v", len(sts), sts[len(sts)-1])
+	}
+	for i, st := range sts[:n] {
+		if st == nil || st.id != ids[i] || st != tab.get(ids[i]) {
+			t.Fatalf("tuple %d: got %+v", i, st)
+		}
+	}
+	tab.deleteIf(func(st *flowState) bool { return st.lastSeen%2 == 0 })
+	if tab.len() != n/2 {
+		t.Fatalf("len %d after dropping half, want %d", tab.len(), n/2)
+	}
+	for i, id := range ids {
+		if st := tab.get(id); (st != nil) != (i%2 == 1) {
+			t.Fatalf("tuple %d after dropping the even ones: %+v", i, st)
+		}
+	}
+}
