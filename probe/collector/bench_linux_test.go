@@ -111,6 +111,7 @@ func BenchmarkCollect50k(b *testing.B) {
 		interval()
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/interval")
+	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
 }
 
 // cpuTime is the user and system time the process has used.
