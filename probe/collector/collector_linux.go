@@ -79,8 +79,8 @@ const (
 	// forgetAfter is how many intervals a flow may stay silent before its
 	// remembered state is dropped.
 	forgetAfter = 60
-	// conntrackBudget bounds the time one Collect spends asking conntrack
-	// about new flows (one or two netlink round trips each, ~85 µs for a
+	// conntrackBudget bounds the time one Collect spends waiting for
+	// conntrack's answers about new flows (one or two netlink round trips each, ~85 µs for a
 	// flow conntrack does not know: a few hundred flows); the rest wait for
 	// the next interval.
 	conntrackBudget = 20 * time.Millisecond
@@ -175,7 +175,7 @@ func (c *Collector) Collect(ctx context.Context) ([]flow.Record, probe.Stats, er
 // records turns the flows that drain yields into the interval's records.
 func (c *Collector) records(now time.Time, drain func(func([]bpf.Flow)) (int, error)) ([]flow.Record, int, error) {
 	c.interval++
-	ctUntil := time.Now().Add(conntrackBudget)
+	ctLeft := conntrackBudget
 	// The records of the previous interval are no longer in use (see
 	// probe.Source): reuse their slice, so a busy node does not allocate
 	// (and collect) tens of megabytes per interval. Size for the last
@@ -221,7 +221,7 @@ func (c *Collector) records(now time.Time, drain func(func([]bpf.Flow)) (int, er
 			st.pid, st.comm = f.PID, f.Comm
 			st.batch, st.batchIdx = c.interval, len(recs)
 			recs = append(recs, flow.Record{})
-			c.fill(&recs[len(recs)-1], f, st, now, ctUntil)
+			c.fill(&recs[len(recs)-1], f, st, now, &ctLeft)
 		}
 	})
 	if err != nil {
@@ -245,7 +245,7 @@ func (c *Collector) records(now time.Time, drain func(func([]bpf.Flow)) (int, er
 			f.PID, f.Comm = st.pid, st.comm
 		}
 		recs = append(recs, flow.Record{})
-		c.fill(&recs[len(recs)-1], f, st, now, ctUntil)
+		c.fill(&recs[len(recs)-1], f, st, now, &ctLeft)
 	}
 	// Drop what the unused tail still points to.
 	if n := len(c.recs); n > len(recs) && cap(recs) >= n {
@@ -269,7 +269,7 @@ func (c *Collector) state(f *bpf.Flow) *flowState {
 }
 
 // fill sets r, a zero record, to the flow f with remembered state st.
-func (c *Collector) fill(r *flow.Record, f *bpf.Flow, st *flowState, now, ctUntil time.Time) {
+func (c *Collector) fill(r *flow.Record, f *bpf.Flow, st *flowState, now time.Time, ctLeft *time.Duration) {
 	if !st.containerFinal {
 		st.container, st.containerFinal = c.cgroups.ContainerID(f.CgroupID, f.CgroupV1)
 	}
@@ -282,9 +282,12 @@ func (c *Collector) fill(r *flow.Record, f *bpf.Flow, st *flowState, now, ctUnti
 	}
 	// Only the connecting side of a flow can have a translated
 	// destination: skip flows whose remote port is the ephemeral one.
-	if !st.ctDone && c.ct != nil && f.Remote.Port() < f.Local.Port() && time.Now().Before(ctUntil) {
+	if !st.ctDone && c.ct != nil && f.Remote.Port() < f.Local.Port() && *ctLeft > 0 {
 		st.ctDone = true
-		if svc, backend, ok, err := c.ct.Translate(f.Proto, f.Local, f.Remote); err == nil && ok {
+		t0 := time.Now()
+		svc, backend, ok, err := c.ct.Translate(f.Proto, f.Local, f.Remote)
+		*ctLeft -= time.Since(t0)
+		if err == nil && ok {
 			st.svc = &serviceTranslation{
 				addr: svc.Addr().String(), port: int64(svc.Port()),
 				backend: backend.Addr().String(), backendPort: int64(backend.Port()),
