@@ -4,7 +4,6 @@ package bpf
 
 import (
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -14,12 +13,7 @@ import (
 // programs: a Probe that can switch and drain but has nothing attached.
 func newDrainProbe(tb testing.TB, byProgram bool) *Probe {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("loading eBPF maps and programs needs root")
-	}
-	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		tb.Skip("the kernel has no BTF")
-	}
+	skipWithoutBPF(tb)
 	spec, err := loadNetflow()
 	if err != nil {
 		tb.Fatal(err)
@@ -43,8 +37,8 @@ func newDrainProbe(tb testing.TB, byProgram bool) *Probe {
 	return p
 }
 
-// fillFlows stores n distinct flows in m and returns them by local port
-// and address byte.
+// fillFlows stores n distinct flows in m: flow i has local port i, and its
+// address and counters follow from i.
 func fillFlows(tb testing.TB, m *ebpf.Map, n int) {
 	tb.Helper()
 	keys := make([]netflowFlowKey, n)
@@ -69,14 +63,17 @@ func fillFlows(tb testing.TB, m *ebpf.Map, n int) {
 	}
 }
 
+// drainPaths are Drain's two ways to read a map.
+var drainPaths = []struct {
+	name      string
+	byProgram bool
+}{{"program", true}, {"batch", false}}
+
 // TestDrain drains maps of several sizes, below, at and above the drain
 // program's chunk, by program and by the batched syscall: every flow comes
 // out once with its counters, and the map is empty afterwards.
 func TestDrain(t *testing.T) {
-	for _, path := range []struct {
-		name      string
-		byProgram bool
-	}{{"program", true}, {"batch", false}} {
+	for _, path := range drainPaths {
 		t.Run(path.name, func(t *testing.T) {
 			p := newDrainProbe(t, path.byProgram)
 			for _, n := range []int{0, 1, drainChunk, 3*drainChunk + 5} {
@@ -122,10 +119,7 @@ func TestDrain(t *testing.T) {
 // switch, the read that empties the map and the conversion, by the drain
 // program (what the probe uses where it loads) and by the batched syscall.
 func BenchmarkDrain50k(b *testing.B) {
-	for _, path := range []struct {
-		name      string
-		byProgram bool
-	}{{"program", true}, {"batch", false}} {
+	for _, path := range drainPaths {
 		b.Run(path.name, func(b *testing.B) {
 			p := newDrainProbe(b, path.byProgram)
 			const flows = 50_000

@@ -20,14 +20,21 @@ type parserObjects struct {
 	Egress *ebpf.Program `ebpf:"skb_egress"`
 }
 
-func loadParser(t *testing.T) *parserObjects {
-	t.Helper()
+// skipWithoutBPF skips tests that load programs or maps where that cannot
+// work: without root or without the kernel's BTF.
+func skipWithoutBPF(tb testing.TB) {
+	tb.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("BPF_PROG_TEST_RUN needs root")
+		tb.Skip("loading eBPF programs and maps needs root")
 	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		t.Skip("the kernel has no BTF")
+		tb.Skip("the kernel has no BTF")
 	}
+}
+
+func loadParser(t *testing.T) *parserObjects {
+	t.Helper()
+	skipWithoutBPF(t)
 	spec, err := loadNetflow()
 	if err != nil {
 		t.Fatal(err)
