@@ -46,9 +46,6 @@ type Options struct {
 	// owner's pid, as it does on kernels whose cgroup_skb programs cannot
 	// read the network namespace's cookie (for tests).
 	NoNetnsCookie bool
-	// NoDrainProgram makes Drain read with the batched lookup syscall, as
-	// it does on kernels that cannot load the drain programs (for tests).
-	NoDrainProgram bool
 	// Logf, when set, receives one line per hook set that failed.
 	Logf func(format string, args ...any)
 }
@@ -285,10 +282,8 @@ func Load(opts Options) (_ *Probe, err error) {
 		opts.Logf("attributing existing sockets: %v", err)
 	}
 
-	if !opts.NoDrainProgram {
-		if err := p.loadDrain(spec, load); err != nil && opts.Logf != nil {
-			opts.Logf("reading flows with the batched lookup syscall (slower): the drain programs are unavailable: %v", err)
-		}
+	if err := p.loadDrain(spec, load); err != nil && opts.Logf != nil {
+		opts.Logf("reading flows with the batched lookup syscall (slower): the drain programs are unavailable: %v", err)
 	}
 
 	p.ring, err = ringbuf.NewReader(p.maps.DNSEvents)
@@ -438,8 +433,10 @@ type Flow struct {
 }
 
 // Drain switches the programs to the other flow map, waits until no program
-// still uses the previous one, then reads and empties it, calling fn with
-// the flows in chunks of a few thousand. fn must not keep the slice.
+// still uses the previous one, then reads and empties it (with a drain
+// program where the kernel loads it, else with the batched lookup syscall),
+// calling fn with the flows in chunks of a few thousand. fn must not keep
+// the slice.
 func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
