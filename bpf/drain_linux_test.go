@@ -3,10 +3,12 @@
 package bpf
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // newDrainProbe loads the flow maps and, with byProgram, the drain
@@ -21,9 +23,6 @@ func newDrainProbe(tb testing.TB, byProgram bool) *Probe {
 	p := &Probe{}
 	tb.Cleanup(func() { p.Close() })
 	if err := spec.LoadAndAssign(&p.maps, nil); err != nil {
-		tb.Fatal(err)
-	}
-	if err := p.maps.FlowMaps.Put(uint32(0), p.maps.FlowsA); err != nil {
 		tb.Fatal(err)
 	}
 	if byProgram {
@@ -139,4 +138,88 @@ func BenchmarkDrain50k(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/interval")
 		})
 	}
+}
+
+// TestDrainSwitchesMaps attaches the probe and sends datagrams on loopback:
+// each lands in the flow map of its interval, and once Drain has read a map
+// nothing more lands in it.
+func TestDrainSwitchesMaps(t *testing.T) {
+	skipWithoutBPF(t)
+	root := ""
+	for _, dir := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st unix.Statfs_t
+		if unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			root = dir
+			break
+		}
+	}
+	if root == "" {
+		t.Skip("no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+	}
+	p, err := Load(Options{CgroupRoot: root, MaxFlows: 4096, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	port := uint16(tx.LocalAddr().(*net.UDPAddr).Port)
+	holds := func(m *ebpf.Map) bool {
+		var k netflowFlowKey
+		var v netflowFlowVal
+		for it := m.Iterate(); it.Next(&k, &v); {
+			if k.Proto == 17 && k.Lport == port {
+				return true
+			}
+		}
+		return false
+	}
+	for interval := range 4 {
+		active, other := p.maps.FlowsA, p.maps.FlowsB
+		if p.active == 1 {
+			active, other = other, active
+		}
+		if _, err := tx.Write(make([]byte, 100+interval)); err != nil {
+			t.Fatal(err)
+		}
+		if !holds(active) || holds(other) {
+			t.Fatalf("interval %d: the datagram is not (only) in the active flow map", interval)
+		}
+		var sent uint64
+		if _, err := p.Drain(func(fs []Flow) {
+			for _, f := range fs {
+				if f.Proto == 17 && f.Local.Port() == port {
+					sent += f.TxBytes
+				}
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if want := uint64(100 + interval + 28); sent != want {
+			t.Errorf("interval %d: read %d bytes sent, want %d", interval, sent, want)
+		}
+		// Other processes' packets keep coming; none of them may land
+		// in the map just read.
+		if n := countEntries(active); n != 0 {
+			t.Errorf("interval %d: %d flows landed in the flow map after it was read", interval, n)
+		}
+	}
+}
+
+func countEntries(m *ebpf.Map) int {
+	var k netflowFlowKey
+	var v netflowFlowVal
+	n := 0
+	for it := m.Iterate(); it.Next(&k, &v); {
+		n++
+	}
+	return n
 }

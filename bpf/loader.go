@@ -57,6 +57,10 @@ type Probe struct {
 	maps    mapObjects
 	progs   []*ebpf.Program
 	iter    *ebpf.Program
+	// count holds the packet programs of each flow map; countLinks attach
+	// the pair of the active one (none in tests that only drain).
+	count      [2]countProgs
+	countLinks []link.Link
 	// active is the flow map the programs count into: 0 = flows_a.
 	active int
 	// netnsScoped is true when flows are told apart by their network
@@ -102,7 +106,7 @@ type mapObjects struct {
 	Owners      *ebpf.Map `ebpf:"owners"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
-	FlowMaps    *ebpf.Map `ebpf:"flow_maps"`
+	Barrier     *ebpf.Map `ebpf:"barrier"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 	DNSEvents   *ebpf.Map `ebpf:"dns_events"`
 	TupleOwners *ebpf.Map `ebpf:"tuple_owners"`
@@ -110,13 +114,13 @@ type mapObjects struct {
 
 func (m *mapObjects) replacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
-		"owners": m.Owners, "flows_a": m.FlowsA, "flows_b": m.FlowsB, "flow_maps": m.FlowMaps,
+		"owners": m.Owners, "flows_a": m.FlowsA, "flows_b": m.FlowsB, "barrier": m.Barrier,
 		"stats": m.Stats, "dns_events": m.DNSEvents, "tuple_owners": m.TupleOwners,
 	}
 }
 
 func (m *mapObjects) close() {
-	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.FlowMaps, m.Stats, m.DNSEvents, m.TupleOwners} {
+	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.DNSEvents, m.TupleOwners} {
 		if mp != nil {
 			mp.Close()
 		}
@@ -124,10 +128,42 @@ func (m *mapObjects) close() {
 }
 
 type packetObjects struct {
-	Egress     *ebpf.Program `ebpf:"skb_egress"`
-	Ingress    *ebpf.Program `ebpf:"skb_ingress"`
 	SockCreate *ebpf.Program `ebpf:"sock_create"`
 	Iter       *ebpf.Program `ebpf:"iter_task_file"`
+}
+
+// countProgs are the packet programs that count into one flow map.
+type countProgs struct {
+	egress, ingress *ebpf.Program
+}
+
+// netnsCountObjects key flows by their network namespace's cookie.
+type netnsCountObjects struct {
+	EgressA  *ebpf.Program `ebpf:"skb_egress_a"`
+	IngressA *ebpf.Program `ebpf:"skb_ingress_a"`
+	EgressB  *ebpf.Program `ebpf:"skb_egress_b"`
+	IngressB *ebpf.Program `ebpf:"skb_ingress_b"`
+}
+
+// pidCountObjects key flows by their owner's pid, for kernels whose
+// cgroup_skb programs cannot read the cookie.
+type pidCountObjects struct {
+	EgressA  *ebpf.Program `ebpf:"pid_egress_a"`
+	IngressA *ebpf.Program `ebpf:"pid_ingress_a"`
+	EgressB  *ebpf.Program `ebpf:"pid_egress_b"`
+	IngressB *ebpf.Program `ebpf:"pid_ingress_b"`
+}
+
+// loadCount loads the packet programs of both flow maps.
+func loadCount(netns bool, load func(any) error) ([2]countProgs, error) {
+	if netns {
+		var o netnsCountObjects
+		err := load(&o)
+		return [2]countProgs{{o.EgressA, o.IngressA}, {o.EgressB, o.IngressB}}, err
+	}
+	var o pidCountObjects
+	err := load(&o)
+	return [2]countProgs{{o.EgressA, o.IngressA}, {o.EgressB, o.IngressB}}, err
 }
 
 type tpBtfObjects struct {
@@ -186,7 +222,6 @@ func Load(opts Options) (_ *Probe, err error) {
 	for _, name := range []string{"flows_a", "flows_b"} {
 		spec.Maps[name].MaxEntries = uint32(opts.MaxFlows)
 	}
-	spec.Maps["flow_maps"].InnerMap.MaxEntries = uint32(opts.MaxFlows)
 
 	cache := btf.NewCache()
 	p := &Probe{}
@@ -197,9 +232,6 @@ func Load(opts Options) (_ *Probe, err error) {
 	}()
 	if err := spec.LoadAndAssign(&p.maps, &ebpf.CollectionOptions{Cache: cache}); err != nil {
 		return nil, fmt.Errorf("creating the eBPF maps: %w", err)
-	}
-	if err := p.maps.FlowMaps.Put(uint32(0), p.maps.FlowsA); err != nil {
-		return nil, fmt.Errorf("installing the flow map: %w", err)
 	}
 	load := func(objs any) error {
 		return spec.LoadAndAssign(objs, &ebpf.CollectionOptions{Cache: cache, MapReplacements: p.maps.replacements()})
@@ -234,42 +266,52 @@ func Load(opts Options) (_ *Probe, err error) {
 		"use_tuple_owners":         socketSet == HookSetTracepoint,
 		"have_mptcp_helper":        features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnSkcToMptcpSock) == nil,
 		"have_task_in_sock_create": features.HaveProgramHelper(ebpf.CGroupSock, asm.FnGetCurrentTaskBtf) == nil,
-		"have_netns_cookie":        !opts.NoNetnsCookie && features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnGetNetnsCookie) == nil,
 	} {
 		if err := spec.Variables[name].Set(uint32(boolInt(v))); err != nil {
 			return nil, fmt.Errorf("configuring the packet layer (%s): %w", name, err)
 		}
-		if name == "have_netns_cookie" {
-			p.netnsScoped = v
-		}
-		if !v && name == "have_netns_cookie" && opts.Logf != nil {
-			opts.Logf("kernel lacks bpf_get_netns_cookie in cgroup_skb: the packet layer looks up the owner of every packet (slower)")
-			continue
-		}
 		if !v && name != "use_tuple_owners" && opts.Logf != nil {
 			opts.Logf("kernel lacks %s: degraded attribution", name)
 		}
+	}
+	p.netnsScoped = !opts.NoNetnsCookie && features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnGetNetnsCookie) == nil
+	if !p.netnsScoped && opts.Logf != nil {
+		opts.Logf("kernel lacks bpf_get_netns_cookie in cgroup_skb: the packet layer looks up the owner of every packet (slower)")
 	}
 
 	var pkt packetObjects
 	if err := load(&pkt); err != nil {
 		return nil, fmt.Errorf("loading the packet-layer programs: %w", err)
 	}
-	p.progs = append(p.progs, pkt.Egress, pkt.Ingress, pkt.SockCreate)
+	p.progs = append(p.progs, pkt.SockCreate)
 	p.iter = pkt.Iter
+	p.count, err = loadCount(p.netnsScoped, load)
+	for _, c := range p.count {
+		for _, prog := range []*ebpf.Program{c.egress, c.ingress} {
+			if prog != nil {
+				p.progs = append(p.progs, prog)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading the packet-layer programs: %w", err)
+	}
 	for _, a := range []struct {
 		prog *ebpf.Program
 		typ  ebpf.AttachType
 	}{
 		{pkt.SockCreate, ebpf.AttachCGroupInetSockCreate},
-		{pkt.Egress, ebpf.AttachCGroupInetEgress},
-		{pkt.Ingress, ebpf.AttachCGroupInetIngress},
+		{p.count[0].egress, ebpf.AttachCGroupInetEgress},
+		{p.count[0].ingress, ebpf.AttachCGroupInetIngress},
 	} {
 		l, err := link.AttachCgroup(link.CgroupOptions{Path: opts.CgroupRoot, Attach: a.typ, Program: a.prog})
 		if err != nil {
 			return nil, fmt.Errorf("attaching %s to the cgroup2 root %s: %w", a.prog, opts.CgroupRoot, err)
 		}
 		p.links = append(p.links, l)
+		if a.prog != pkt.SockCreate {
+			p.countLinks = append(p.countLinks, l)
+		}
 	}
 	p.hookSet = "cgroup_skb"
 	if socketSet != "" {
@@ -432,24 +474,27 @@ type Flow struct {
 	RxPackets uint64
 }
 
-// Drain switches the programs to the other flow map, waits until no program
-// still uses the previous one, then reads and empties it (with a drain
-// program where the kernel loads it, else with the batched lookup syscall),
-// calling fn with the flows in chunks of a few thousand. fn must not keep
-// the slice.
+// Drain attaches the packet programs of the other flow map, waits until no
+// program still counts into the previous one, then reads and empties it
+// (with a drain program where the kernel loads it, else with the batched
+// lookup syscall), calling fn with the flows in chunks of a few thousand.
+// fn must not keep the slice.
 func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old, next := p.maps.FlowsA, p.maps.FlowsB
+	old := p.maps.FlowsA
 	if p.active == 1 {
-		old, next = next, old
+		old = p.maps.FlowsB
 	}
-	// Replacing a map-of-maps element waits for running programs (the
-	// kernel calls synchronize_rcu), so old gets no further updates.
-	if err := p.maps.FlowMaps.Put(uint32(0), next); err != nil {
-		return 0, fmt.Errorf("switching flow maps: %w", err)
+	if err := p.attachCount(p.active ^ 1); err != nil {
+		return 0, err
 	}
 	p.active ^= 1
+	// Replacing a map-of-maps element waits for running programs (the
+	// kernel calls synchronize_rcu), so old gets no further updates.
+	if err := p.maps.Barrier.Put(uint32(0), p.maps.Stats); err != nil {
+		return 0, fmt.Errorf("waiting for the packet programs of the previous interval: %w", err)
+	}
 
 	if p.drain != nil {
 		prog := p.drain.A
@@ -459,6 +504,25 @@ func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 		return p.drainByProgram(prog, fn)
 	}
 	return p.drainByBatch(old, fn)
+}
+
+// attachCount replaces the attached packet programs with those of flow map
+// i. A packet that is being counted when its link changes goes on with the
+// program it started with.
+func (p *Probe) attachCount(i int) error {
+	progs := []*ebpf.Program{p.count[i].egress, p.count[i].ingress}
+	prev := []*ebpf.Program{p.count[i^1].egress, p.count[i^1].ingress}
+	for j, l := range p.countLinks {
+		if err := l.Update(progs[j]); err != nil {
+			// Put back the ones already replaced: both directions count
+			// into the same map.
+			for k := range j {
+				_ = p.countLinks[k].Update(prev[k])
+			}
+			return fmt.Errorf("switching flow maps: %w", err)
+		}
+	}
+	return nil
 }
 
 // readChunk is the number of flows Drain hands to fn at a time.

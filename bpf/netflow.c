@@ -14,9 +14,10 @@
  * the sockets that existed before the probe started. The packet layer reads
  * a socket's owner when its flow enters the interval's map, not on every
  * packet: flows are told apart by their network namespace.
- * Reading: user space switches the programs to the other flow map, then
- * runs a drain program that moves the flows of the previous one into a
- * memory-mapped array and deletes them.
+ * Reading: the packet programs come in pairs, one pair per flow map. User
+ * space attaches the other map's pair in place of the running one, waits
+ * for the programs still running, then runs a drain program that moves the
+ * flows of the previous map into a memory-mapped array and deletes them.
  */
 
 #include "headers/netflow_kernel.h"
@@ -44,7 +45,8 @@ struct owner {
  * namespace they belong to (the same tuple on loopback in two pods is two
  * flows). IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d).
  * scope is the namespace's cookie; on kernels whose cgroup_skb programs
- * cannot read it, the owning process's pid, looked up on every packet. */
+ * cannot read it (the pid_* programs), the owning process's pid, looked up
+ * on every packet. */
 struct flow_key {
 	__u8 laddr[16];
 	__u8 raddr[16];
@@ -56,8 +58,11 @@ struct flow_key {
 };
 
 /* The owner is looked up when the flow enters the interval's map, and
- * again only while it is unknown: the per-packet path is one hash lookup. */
+ * again only while it is unknown: the per-packet path is one hash lookup.
+ * pid, read on every packet, shares a cache line with the counters. */
 struct flow_val {
+	__u32 pid;
+	__u32 _pad;
 	__u64 tx_bytes;
 	__u64 rx_bytes;
 	__u64 tx_packets;
@@ -65,8 +70,6 @@ struct flow_val {
 	__u64 cgid;
 	__u64 cgid_v1;
 	char comm[16];
-	__u32 pid;
-	__u32 _pad;
 };
 
 /* One flow as the drain programs hand it to user space. */
@@ -111,10 +114,8 @@ struct {
 	__type(value, struct owner);
 } owners SEC(".maps");
 
-/* Two flow maps: the programs count into the one in flow_maps[0]; user space
- * installs the other one and then drains this one. Replacing an element of
- * a map-of-maps waits for running programs (synchronize_rcu), so no update
- * lands in a map after it was drained: the deltas are exact. */
+/* Two flow maps, each with its own pair of packet programs: a program names
+ * its map as a constant, so the per-packet path reads no map pointer. */
 struct flows {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -125,12 +126,6 @@ struct flows {
 struct flows flows_a SEC(".maps");
 struct flows flows_b SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__array(values, struct flows);
-} flow_maps SEC(".maps");
 
 /* The drain programs move flows here, a chunk at a time (the loader sizes
  * it); user space reads it through a memory mapping. */
@@ -142,12 +137,26 @@ struct {
 	__type(value, struct flow_rec);
 } drained SEC(".maps");
 
-struct {
+struct stats_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} stats SEC(".maps");
+};
+
+struct stats_map stats SEC(".maps");
+
+/* Replacing an element of a map-of-maps waits for every program that is
+ * running (the kernel calls synchronize_rcu). User space does so after it
+ * attached the other flow map's programs, so no update lands in a map
+ * after it was drained: the deltas are exact. No program reads it; the
+ * element is the stats map, but any map would do. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct stats_map);
+} barrier SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -168,7 +177,6 @@ volatile const __u32 use_tuple_owners = 0;
  * read-only constant), so the programs still load. */
 volatile const __u32 have_mptcp_helper = 1; /* bpf_skc_to_mptcp_sock in cgroup_skb, 5.19+ */
 volatile const __u32 have_task_in_sock_create = 1; /* bpf_get_current_task_btf in cgroup/sock_create */
-volatile const __u32 have_netns_cookie = 1; /* bpf_get_netns_cookie in cgroup_skb */
 
 /* Keep the event type in the object, so bpf2go generates it. */
 const struct dns_event *unused_dns_event __attribute__((unused));
@@ -563,7 +571,10 @@ static __always_inline struct owner *owner_of(struct __sk_buff *skb, struct flow
 	return o;
 }
 
-static __always_inline int count(struct __sk_buff *skb, bool egress)
+/* count adds skb to its flow in flows. netns (a constant, like egress: no
+ * per-packet branch on a global) keys flows by the network namespace's
+ * cookie, else by the owner's pid. */
+static __always_inline int count(struct __sk_buff *skb, void *flows, bool egress, bool netns)
 {
 	struct flow_key k = {};
 	struct l3 l = {};
@@ -630,7 +641,7 @@ static __always_inline int count(struct __sk_buff *skb, bool egress)
 
 	struct owner *o = 0;
 	bool looked = false;
-	if (have_netns_cookie) {
+	if (netns) {
 		k.scope = bpf_get_netns_cookie(skb);
 	} else {
 		o = owner_of(skb, &k, l.proto);
@@ -639,10 +650,6 @@ static __always_inline int count(struct __sk_buff *skb, bool egress)
 			k.scope = o->pid;
 	}
 
-	__u32 zero = 0;
-	void *flows = bpf_map_lookup_elem(&flow_maps, &zero);
-	if (!flows)
-		return 1;
 	struct flow_val *v = bpf_map_lookup_elem(flows, &k);
 	if (v && !v->pid) {
 		/* Owner unknown so far this interval (the first packets had no
@@ -735,17 +742,25 @@ dns:
 	return 1;
 }
 
-SEC("cgroup_skb/egress")
-int skb_egress(struct __sk_buff *skb)
-{
-	return count(skb, true);
-}
+/* The packet programs: egress and ingress, for each flow map, keyed by the
+ * network namespace (skb_*) or, where cgroup_skb cannot read its cookie, by
+ * the owner's pid (pid_*). User space loads one of the two kinds. */
+#define PACKET_PROGS(prefix, netns, map)                                      \
+	SEC("cgroup_skb/egress")                                              \
+	int prefix##_egress_##map(struct __sk_buff *skb)                      \
+	{                                                                     \
+		return count(skb, &flows_##map, true, netns);                 \
+	}                                                                     \
+	SEC("cgroup_skb/ingress")                                             \
+	int prefix##_ingress_##map(struct __sk_buff *skb)                     \
+	{                                                                     \
+		return count(skb, &flows_##map, false, netns);                \
+	}
 
-SEC("cgroup_skb/ingress")
-int skb_ingress(struct __sk_buff *skb)
-{
-	return count(skb, false);
-}
+PACKET_PROGS(skb, true, a)
+PACKET_PROGS(skb, true, b)
+PACKET_PROGS(pid, false, a)
+PACKET_PROGS(pid, false, b)
 
 /* ---------------------------------------------------------------------------
  * Reading an interval

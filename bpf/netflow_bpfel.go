@@ -49,6 +49,8 @@ type netflowFlowRec struct {
 
 type netflowFlowVal struct {
 	_         structs.HostLayout
+	Pid       uint32
+	Pad       uint32
 	TxBytes   uint64
 	RxBytes   uint64
 	TxPackets uint64
@@ -56,8 +58,6 @@ type netflowFlowVal struct {
 	Cgid      uint64
 	CgidV1    uint64
 	Comm      [16]int8
-	Pid       uint32
-	Pad       uint32
 }
 
 type netflowOwner struct {
@@ -83,9 +83,9 @@ type netflowTupleKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	netflowMapBarrier              = "barrier"
 	netflowMapDnsEvents            = "dns_events"
 	netflowMapDrained              = "drained"
-	netflowMapFlowMaps             = "flow_maps"
 	netflowMapFlowsA               = "flows_a"
 	netflowMapFlowsB               = "flows_b"
 	netflowMapOwners               = "owners"
@@ -98,15 +98,20 @@ const (
 	netflowProgIterTaskFile        = "iter_task_file"
 	netflowProgKprobeRecv          = "kprobe_recv"
 	netflowProgKprobeSend          = "kprobe_send"
-	netflowProgSkbEgress           = "skb_egress"
-	netflowProgSkbIngress          = "skb_ingress"
+	netflowProgPidEgressA          = "pid_egress_a"
+	netflowProgPidEgressB          = "pid_egress_b"
+	netflowProgPidIngressA         = "pid_ingress_a"
+	netflowProgPidIngressB         = "pid_ingress_b"
+	netflowProgSkbEgressA          = "skb_egress_a"
+	netflowProgSkbEgressB          = "skb_egress_b"
+	netflowProgSkbIngressA         = "skb_ingress_a"
+	netflowProgSkbIngressB         = "skb_ingress_b"
 	netflowProgSockCreate          = "sock_create"
 	netflowProgTpBtfRecv           = "tp_btf_recv"
 	netflowProgTpBtfSend           = "tp_btf_send"
 	netflowProgTpRecv              = "tp_recv"
 	netflowProgTpSend              = "tp_send"
 	netflowVarHaveMptcpHelper      = "have_mptcp_helper"
-	netflowVarHaveNetnsCookie      = "have_netns_cookie"
 	netflowVarHaveTaskInSockCreate = "have_task_in_sock_create"
 	netflowVarUnusedDnsEvent       = "unused_dns_event"
 	netflowVarUnusedDrainArgs      = "unused_drain_args"
@@ -163,8 +168,14 @@ type netflowProgramSpecs struct {
 	IterTaskFile *ebpf.ProgramSpec `ebpf:"iter_task_file"`
 	KprobeRecv   *ebpf.ProgramSpec `ebpf:"kprobe_recv"`
 	KprobeSend   *ebpf.ProgramSpec `ebpf:"kprobe_send"`
-	SkbEgress    *ebpf.ProgramSpec `ebpf:"skb_egress"`
-	SkbIngress   *ebpf.ProgramSpec `ebpf:"skb_ingress"`
+	PidEgressA   *ebpf.ProgramSpec `ebpf:"pid_egress_a"`
+	PidEgressB   *ebpf.ProgramSpec `ebpf:"pid_egress_b"`
+	PidIngressA  *ebpf.ProgramSpec `ebpf:"pid_ingress_a"`
+	PidIngressB  *ebpf.ProgramSpec `ebpf:"pid_ingress_b"`
+	SkbEgressA   *ebpf.ProgramSpec `ebpf:"skb_egress_a"`
+	SkbEgressB   *ebpf.ProgramSpec `ebpf:"skb_egress_b"`
+	SkbIngressA  *ebpf.ProgramSpec `ebpf:"skb_ingress_a"`
+	SkbIngressB  *ebpf.ProgramSpec `ebpf:"skb_ingress_b"`
 	SockCreate   *ebpf.ProgramSpec `ebpf:"sock_create"`
 	TpBtfRecv    *ebpf.ProgramSpec `ebpf:"tp_btf_recv"`
 	TpBtfSend    *ebpf.ProgramSpec `ebpf:"tp_btf_send"`
@@ -176,9 +187,9 @@ type netflowProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowMapSpecs struct {
+	Barrier     *ebpf.MapSpec `ebpf:"barrier"`
 	DnsEvents   *ebpf.MapSpec `ebpf:"dns_events"`
 	Drained     *ebpf.MapSpec `ebpf:"drained"`
-	FlowMaps    *ebpf.MapSpec `ebpf:"flow_maps"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	Owners      *ebpf.MapSpec `ebpf:"owners"`
@@ -191,7 +202,6 @@ type netflowMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowVariableSpecs struct {
 	HaveMptcpHelper      *ebpf.VariableSpec `ebpf:"have_mptcp_helper"`
-	HaveNetnsCookie      *ebpf.VariableSpec `ebpf:"have_netns_cookie"`
 	HaveTaskInSockCreate *ebpf.VariableSpec `ebpf:"have_task_in_sock_create"`
 	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.VariableSpec `ebpf:"unused_drain_args"`
@@ -219,9 +229,9 @@ func (o *netflowObjects) Close() error {
 //
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowMaps struct {
+	Barrier     *ebpf.Map `ebpf:"barrier"`
 	DnsEvents   *ebpf.Map `ebpf:"dns_events"`
 	Drained     *ebpf.Map `ebpf:"drained"`
-	FlowMaps    *ebpf.Map `ebpf:"flow_maps"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	Owners      *ebpf.Map `ebpf:"owners"`
@@ -231,9 +241,9 @@ type netflowMaps struct {
 
 func (m *netflowMaps) Close() error {
 	return _NetflowClose(
+		m.Barrier,
 		m.DnsEvents,
 		m.Drained,
-		m.FlowMaps,
 		m.FlowsA,
 		m.FlowsB,
 		m.Owners,
@@ -247,7 +257,6 @@ func (m *netflowMaps) Close() error {
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowVariables struct {
 	HaveMptcpHelper      *ebpf.Variable `ebpf:"have_mptcp_helper"`
-	HaveNetnsCookie      *ebpf.Variable `ebpf:"have_netns_cookie"`
 	HaveTaskInSockCreate *ebpf.Variable `ebpf:"have_task_in_sock_create"`
 	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.Variable `ebpf:"unused_drain_args"`
@@ -266,8 +275,14 @@ type netflowPrograms struct {
 	IterTaskFile *ebpf.Program `ebpf:"iter_task_file"`
 	KprobeRecv   *ebpf.Program `ebpf:"kprobe_recv"`
 	KprobeSend   *ebpf.Program `ebpf:"kprobe_send"`
-	SkbEgress    *ebpf.Program `ebpf:"skb_egress"`
-	SkbIngress   *ebpf.Program `ebpf:"skb_ingress"`
+	PidEgressA   *ebpf.Program `ebpf:"pid_egress_a"`
+	PidEgressB   *ebpf.Program `ebpf:"pid_egress_b"`
+	PidIngressA  *ebpf.Program `ebpf:"pid_ingress_a"`
+	PidIngressB  *ebpf.Program `ebpf:"pid_ingress_b"`
+	SkbEgressA   *ebpf.Program `ebpf:"skb_egress_a"`
+	SkbEgressB   *ebpf.Program `ebpf:"skb_egress_b"`
+	SkbIngressA  *ebpf.Program `ebpf:"skb_ingress_a"`
+	SkbIngressB  *ebpf.Program `ebpf:"skb_ingress_b"`
 	SockCreate   *ebpf.Program `ebpf:"sock_create"`
 	TpBtfRecv    *ebpf.Program `ebpf:"tp_btf_recv"`
 	TpBtfSend    *ebpf.Program `ebpf:"tp_btf_send"`
@@ -284,8 +299,14 @@ func (p *netflowPrograms) Close() error {
 		p.IterTaskFile,
 		p.KprobeRecv,
 		p.KprobeSend,
-		p.SkbEgress,
-		p.SkbIngress,
+		p.PidEgressA,
+		p.PidEgressB,
+		p.PidIngressA,
+		p.PidIngressB,
+		p.SkbEgressA,
+		p.SkbEgressB,
+		p.SkbIngressA,
+		p.SkbIngressB,
 		p.SockCreate,
 		p.TpBtfRecv,
 		p.TpBtfSend,

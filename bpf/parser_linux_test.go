@@ -17,7 +17,7 @@ import (
 
 type parserObjects struct {
 	mapObjects
-	Egress *ebpf.Program `ebpf:"skb_egress"`
+	Egress *ebpf.Program `ebpf:"skb_egress_a"`
 }
 
 // skipWithoutBPF skips tests that load programs or maps where that cannot
@@ -44,9 +44,6 @@ func loadParser(t *testing.T) *parserObjects {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { o.Egress.Close(); o.close() })
-	if err := o.FlowMaps.Put(uint32(0), o.FlowsA); err != nil {
-		t.Fatal(err)
-	}
 	return &o
 }
 
@@ -244,9 +241,6 @@ func BenchmarkPacketPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { o.Egress.Close(); o.close() }()
-	if err := o.FlowMaps.Put(uint32(0), o.FlowsA); err != nil {
-		b.Fatal(err)
-	}
 	pkt := eth(0x0800, ipv4(6, 0, tcp(40000, 443, 12, 1000)))
 	b.ResetTimer()
 	_, d, err := o.Egress.Benchmark(pkt, b.N, nil)
@@ -258,7 +252,8 @@ func BenchmarkPacketPath(b *testing.B) {
 
 // TestDegradedVariantsLoad loads the packet layer as it is configured on
 // kernels that lack bpf_skc_to_mptcp_sock in cgroup_skb or the task in
-// cgroup/sock_create: the dead branches must not stop the load.
+// cgroup/sock_create: the dead branches must not stop the load. Both kinds
+// of packet programs load, keyed by network namespace and by pid.
 func TestDegradedVariantsLoad(t *testing.T) {
 	loadParser(t) // skips without root or BTF
 	spec, err := loadNetflow()
@@ -276,10 +271,22 @@ func TestDegradedVariantsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer maps.close()
-	if err := spec.LoadAndAssign(&pkt, &ebpf.CollectionOptions{MapReplacements: maps.replacements()}); err != nil {
+	load := func(objs any) error {
+		return spec.LoadAndAssign(objs, &ebpf.CollectionOptions{MapReplacements: maps.replacements()})
+	}
+	if err := load(&pkt); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []*ebpf.Program{pkt.Egress, pkt.Ingress, pkt.SockCreate, pkt.Iter} {
-		p.Close()
+	pkt.SockCreate.Close()
+	pkt.Iter.Close()
+	for _, netns := range []bool{true, false} {
+		count, err := loadCount(netns, load)
+		if err != nil {
+			t.Fatalf("loading the packet programs keyed by netns=%v: %v", netns, err)
+		}
+		for _, c := range count {
+			c.egress.Close()
+			c.ingress.Close()
+		}
 	}
 }

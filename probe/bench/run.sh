@@ -55,7 +55,8 @@ throughput() {
 prog_stats() {
 	bpftool -j prog show | python3 -c '
 import json, sys
-names = {"skb_egress": "packet", "skb_ingress": "packet", "tp_btf_send": "socket", "tp_btf_recv": "socket",
+names = {f"{kind}_{way}_{m}": "packet" for kind in ("skb", "pid") for way in ("egress", "ingress") for m in "ab"}
+names |= {"tp_btf_send": "socket", "tp_btf_recv": "socket",
          "tp_send": "socket", "tp_recv": "socket", "fentry_send": "socket", "fentry_recv": "socket",
          "sock_create": "sock_create"}
 acc = {}

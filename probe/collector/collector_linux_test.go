@@ -322,6 +322,64 @@ func checkTCP(t *testing.T, c *Collector, v6 bool, clientNS, serverNS, serverAdd
 	}
 }
 
+// TestIntervalsUnderTraffic reads intervals back to back while a transfer
+// runs, so the packet programs switch flow maps mid-stream again and again:
+// the intervals add up to the payload sent, and both ends agree to the
+// byte.
+func TestIntervalsUnderTraffic(t *testing.T) {
+	requireKernel(t)
+	c := newCollector(t, Config{})
+	a, _ := newVethPair(t)
+	cg := newCgroup(t, detectCgroupRoot(), randomHex(64))
+	const n = 200_000_000
+	ctx := context.Background()
+	c.Collect(ctx) // start a fresh interval
+	srv := startHelper(t, a, "tcp-server", "127.0.0.1:0", n, cg)
+	cli := startHelper(t, a, "tcp-client", srv.line(t), n, cg)
+	// The client prints "retrans N" once the transfer ends.
+	done := make(chan string, 1)
+	go func() { s, _ := cli.out.ReadString('\n'); done <- s }()
+	sum := map[int64]*flow.Record{}
+	add := func() {
+		for _, r := range collectFor(t, c, cli.pid, srv.pid) {
+			if s, ok := sum[r.PID]; ok {
+				s.Add(&r)
+			} else {
+				sum[r.PID] = &r
+			}
+		}
+	}
+	intervals, retrans := 0, int64(0)
+	for running := true; running; intervals++ {
+		select {
+		case line := <-done:
+			if _, err := fmt.Sscanf(line, "retrans %d", &retrans); err != nil {
+				t.Fatalf("client %d: %q: %v", cli.pid, line, err)
+			}
+			running = false
+		default:
+		}
+		add()
+	}
+	cli.wait(t)
+	srv.wait(t)
+	add()
+	if intervals < 5 {
+		t.Errorf("the transfer spanned %d intervals; the test needs several switches mid-stream", intervals)
+	}
+	cs, ss := sum[int64(cli.pid)], sum[int64(srv.pid)]
+	if cs == nil || ss == nil {
+		t.Fatalf("missing a side: %+v", sum)
+	}
+	t.Logf("%d intervals; client tx %d B in %d packets", intervals, cs.TxBytes, cs.TxPackets)
+	hdr := ipHeader(false) + 32
+	within(t, "client tx payload", cs.TxBytes-cs.TxPackets*hdr, n+retrans, 0.001)
+	if cs.TxBytes != ss.RxBytes || cs.RxBytes != ss.TxBytes || cs.TxPackets != ss.RxPackets || cs.RxPackets != ss.TxPackets {
+		t.Errorf("sides disagree: client tx %d/%d rx %d/%d, server tx %d/%d rx %d/%d (bytes/packets)",
+			cs.TxBytes, cs.TxPackets, cs.RxBytes, cs.RxPackets, ss.TxBytes, ss.TxPackets, ss.RxBytes, ss.RxPackets)
+	}
+}
+
 // dialAddr is the address a client dials for a server listening on addr:
 // addr itself, or its port on host when host is set.
 func dialAddr(t *testing.T, addr, host string) string {
