@@ -10,7 +10,7 @@
 # Needs root, iperf3 and python3. ROUNDS and SECONDS_PER_RUN tune the length.
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-8}
 SECS=${SECONDS_PER_RUN:-3}
 PORT=${PORT:-5299}
 cd "$(dirname "$0")/../.."
@@ -74,13 +74,17 @@ declare -A stat_t stat_n
 for size in 1K 128K; do
 	off=(); on=()
 	for r in $(seq "$ROUNDS"); do
-		off+=("$(throughput "$size")")
+		# Alternate which run comes first, so a drift of the machine's
+		# speed during a round does not favour either.
+		if (( r % 2 )); then off+=("$(throughput "$size")"); fi
 		start_holder
 		on+=("$(throughput "$size")")
 		while read -r layer t n; do
 			stat_t[$layer]=$(( ${stat_t[$layer]:-0} + t )); stat_n[$layer]=$(( ${stat_n[$layer]:-0} + n ))
 		done < <(prog_stats)
 		stop_holder
+		sleep 1 # the kernel frees the probe's maps in the background
+		if (( r % 2 == 0 )); then off+=("$(throughput "$size")"); fi
 	done
 	python3 - "$size" "${off[*]}" "${on[*]}" <<'PY'
 import statistics, sys
