@@ -200,6 +200,65 @@ func TestNoSocketLayer(t *testing.T) {
 	checkTraffic(t, c)
 }
 
+// TestHandedOverListener serves connections from a worker process that
+// inherited its listener, as pre-forked servers do. An accepted socket
+// starts out with the owner of the listener (the kernel clones it), and the
+// socket layer hands it to the worker when the worker reads: the next
+// interval counts the connection as the worker's. The connections follow
+// each other, so their sockets often reuse the same memory.
+func TestHandedOverListener(t *testing.T) {
+	requireKernel(t)
+	c := newCollector(t, Config{})
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const conns = 8
+	w := startHelperFiles(t, "", "tcp-worker", "", conns, []*os.File{f})
+	f.Close()
+	ctx := context.Background()
+	for i := range conns {
+		conn, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		w.line(t) // the worker has read: the socket is the worker's
+		c.Collect(ctx)
+		if _, err := conn.Write(make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		w.line(t)
+		recs, _, err := c.Collect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		client := int64(conn.LocalAddr().(*net.TCPAddr).Port)
+		found := false
+		for _, r := range recs {
+			if r.Protocol != "tcp" || r.DstPort != client || r.Port != int64(ln.Addr().(*net.TCPAddr).Port) {
+				continue
+			}
+			found = true
+			if r.PID != int64(w.pid) {
+				t.Errorf("connection %d: the worker's socket counted as pid %d (%s), want the worker %d", i, r.PID, r.Process, w.pid)
+			}
+		}
+		if !found {
+			t.Errorf("connection %d: no record of the worker's socket", i)
+		}
+	}
+	w.wait(t)
+}
+
 // mountTracefs mounts tracefs for the classic tracepoint set when the host
 // has not, and unmounts it afterwards.
 func mountTracefs(t *testing.T) {

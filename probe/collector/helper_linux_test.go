@@ -56,6 +56,31 @@ func helperMain(role string) int {
 func runHelper(role, addr string, n int) error {
 	network := strings.SplitN(role, "-", 2)[0]
 	switch role {
+	case "tcp-worker":
+		// Serves n connections one after the other on the listener it
+		// inherited as fd 3, as a pre-forked server's worker does.
+		ln, err := net.FileListener(os.NewFile(3, "listener"))
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 1000)
+		for range n {
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			if _, err := io.ReadFull(c, buf[:100]); err != nil {
+				return err
+			}
+			fmt.Println("read 100")
+			if _, err := io.ReadFull(c, buf); err != nil {
+				return err
+			}
+			fmt.Println("read 1000")
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+		}
+		return nil
 	case "tcp-server":
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -286,6 +311,13 @@ type helper struct {
 // own), moves it into the cgroup directories cgroups, and lets it go.
 func startHelper(t *testing.T, ns, role, addr string, n int, cgroups ...string) *helper {
 	t.Helper()
+	return startHelperFiles(t, ns, role, addr, n, nil, cgroups...)
+}
+
+// startHelperFiles is startHelper with files the helper inherits from fd 3
+// on.
+func startHelperFiles(t *testing.T, ns, role, addr string, n int, files []*os.File, cgroups ...string) *helper {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -298,6 +330,7 @@ func startHelper(t *testing.T, ns, role, addr string, n int, cgroups ...string) 
 	}
 	cmd.Env = append(os.Environ(), helperEnv+"="+role, "NETFLOW_ADDR="+addr, "NETFLOW_N="+strconv.Itoa(n))
 	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = files
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
