@@ -204,8 +204,8 @@ func TestNoSocketLayer(t *testing.T) {
 // inherited its listener, as pre-forked servers do. An accepted socket
 // starts out with the owner of the listener (the kernel clones it), and the
 // socket layer hands it to the worker when the worker reads: the next
-// interval counts the connection as the worker's. The connections follow
-// each other, so their sockets often reuse the same memory.
+// interval counts the connection as the worker's, for each of several
+// connections in a row (a later socket may reuse an earlier one's memory).
 func TestHandedOverListener(t *testing.T) {
 	requireKernel(t)
 	c := newCollector(t, Config{})
