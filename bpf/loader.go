@@ -416,9 +416,6 @@ func attachSocketSet(set string, load func(any) error) (links []link.Link, progs
 // HookSet names the active hooks, such as "cgroup_skb+tp_btf".
 func (p *Probe) HookSet() string { return p.hookSet }
 
-// Programs returns the loaded programs, for run-time statistics.
-func (p *Probe) Programs() []*ebpf.Program { return p.progs }
-
 // MaxFlows is the capacity of one flow map.
 func (p *Probe) MaxFlows() int { return int(p.maps.FlowsA.MaxEntries()) }
 
