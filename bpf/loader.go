@@ -488,7 +488,9 @@ func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	}
 	p.active ^= 1
 	// Replacing a map-of-maps element waits for running programs (the
-	// kernel calls synchronize_rcu), so old gets no further updates.
+	// kernel calls synchronize_rcu), so old gets no further updates. If
+	// that fails, old is not read now: the next Drain switches back to it,
+	// and its flows come out an interval late, not lost and not twice.
 	if err := p.maps.Barrier.Put(uint32(0), p.maps.Stats); err != nil {
 		return 0, fmt.Errorf("waiting for the packet programs of the previous interval: %w", err)
 	}
@@ -512,7 +514,9 @@ func (p *Probe) attachCount(i int) error {
 	for j, l := range p.countLinks {
 		if err := l.Update(progs[j]); err != nil {
 			// Put back the ones already replaced: both directions count
-			// into the same map.
+			// into the same map. Should that fail too, the next Drain
+			// attaches both again; the flows counted meanwhile come out
+			// with a later interval.
 			for k := range j {
 				_ = p.countLinks[k].Update(prev[k])
 			}

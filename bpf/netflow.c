@@ -149,8 +149,8 @@ struct stats_map stats SEC(".maps");
 /* Replacing an element of a map-of-maps waits for every program that is
  * running (the kernel calls synchronize_rcu). User space does so after it
  * attached the other flow map's programs, so no update lands in a map
- * after it was drained: the deltas are exact. No program reads it; the
- * element is the stats map, but any map would do. */
+ * after it was drained: the deltas are exact. No program reads it; its
+ * element is the stats map, the kind of map it is declared to hold. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
@@ -169,26 +169,6 @@ struct {
 	__type(key, struct tuple_key);
 	__type(value, struct owner);
 } tuple_owners SEC(".maps");
-
-/* The sockets whose owner the socket layer found right, on each CPU in a
- * slot chosen by their ports and addresses: a stream's sends and receives
- * skip the socket storage lookup. The addresses and ports also tell a
- * socket apart from a later one that reuses its memory. */
-struct seen {
-	__u64 sk;
-	__u64 addrs; /* IPv4 addresses, or the low words of the IPv6 ones */
-	__u32 ports;
-	__u32 pid;
-};
-
-#define SEEN_SLOTS 256
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SEEN_SLOTS);
-	__type(key, __u32);
-	__type(value, struct seen);
-} seen SEC(".maps");
 
 /* Set by the loader when the tuple_owners fallback is in use. */
 volatile const __u32 use_tuple_owners = 0;
@@ -263,41 +243,24 @@ int sock_create(void *ctx)
 }
 
 /* Socket layer with BTF pointers (tp_btf, fentry): refresh the owner in
- * process context. The fast path is a per-CPU slot and a compare: the
- * same process sending or receiving on the same socket as last time. */
+ * process context. The fast path is one sk_storage lookup and a compare. */
 static __always_inline void attribute_sk(struct sock *sk)
 {
 	if (!sk)
 		return;
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct sock_common *c = &sk->__sk_common;
-	__u64 addrs = (__u64)c->skc_daddr << 32 | c->skc_rcv_saddr;
-	if (bpf_core_field_exists(c->skc_v6_daddr)) /* kernels built without IPv6 lack it */
-		addrs ^= (__u64)c->skc_v6_daddr.in6_u.u6_addr32[3] << 32 | c->skc_v6_rcv_saddr.in6_u.u6_addr32[3];
-	__u32 ports = (__u32)c->skc_dport << 16 | c->skc_num;
-	__u32 slot = (__u32)((ports ^ addrs ^ addrs >> 32) * 0x9E3779B1U) >> 24;
-	struct seen *s = bpf_map_lookup_elem(&seen, &slot);
-	if (s && s->sk == (__u64)sk && s->pid == pid && s->addrs == addrs && s->ports == ports)
-		return;
-
 	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
-	if (!o || o->pid != pid || o->flags != OWNER_TASK) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		if (task->flags & PF_KTHREAD)
+	if (o && o->pid == pid && o->flags == OWNER_TASK)
+		return;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->flags & PF_KTHREAD)
+		return;
+	if (!o) {
+		o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!o)
 			return;
-		if (!o) {
-			o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-			if (!o)
-				return;
-		}
-		owner_from_current(o, pid);
 	}
-	if (s) {
-		s->sk = (__u64)sk;
-		s->addrs = addrs;
-		s->ports = ports;
-		s->pid = pid;
-	}
+	owner_from_current(o, pid);
 }
 
 SEC("tp_btf/sock_send_length")

@@ -69,14 +69,6 @@ type netflowOwner struct {
 	Comm   [16]int8
 }
 
-type netflowSeen struct {
-	_     structs.HostLayout
-	Sk    uint64
-	Addrs uint64
-	Ports uint32
-	Pid   uint32
-}
-
 type netflowTupleKey struct {
 	_     structs.HostLayout
 	Laddr [16]uint8
@@ -97,7 +89,6 @@ const (
 	netflowMapFlowsA               = "flows_a"
 	netflowMapFlowsB               = "flows_b"
 	netflowMapOwners               = "owners"
-	netflowMapSeen                 = "seen"
 	netflowMapStats                = "stats"
 	netflowMapTupleOwners          = "tuple_owners"
 	netflowProgDrainFlowsA         = "drain_flows_a"
@@ -202,7 +193,6 @@ type netflowMapSpecs struct {
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	Owners      *ebpf.MapSpec `ebpf:"owners"`
-	Seen        *ebpf.MapSpec `ebpf:"seen"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	TupleOwners *ebpf.MapSpec `ebpf:"tuple_owners"`
 }
@@ -245,7 +235,6 @@ type netflowMaps struct {
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	Owners      *ebpf.Map `ebpf:"owners"`
-	Seen        *ebpf.Map `ebpf:"seen"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 	TupleOwners *ebpf.Map `ebpf:"tuple_owners"`
 }
@@ -258,7 +247,6 @@ func (m *netflowMaps) Close() error {
 		m.FlowsA,
 		m.FlowsB,
 		m.Owners,
-		m.Seen,
 		m.Stats,
 		m.TupleOwners,
 	)
