@@ -141,8 +141,8 @@ func BenchmarkDrain50k(b *testing.B) {
 }
 
 // TestDrainSwitchesMaps attaches the probe and sends datagrams on loopback:
-// each lands in the flow map of its interval, and once Drain has read a map
-// nothing more lands in it.
+// each lands, as sent (egress) and as received (ingress), in the flow map of
+// its interval, and once Drain has read a map nothing more lands in it.
 func TestDrainSwitchesMaps(t *testing.T) {
 	skipWithoutBPF(t)
 	root := ""
@@ -171,8 +171,11 @@ func TestDrainSwitchesMaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Close()
-	port := uint16(tx.LocalAddr().(*net.UDPAddr).Port)
-	holds := func(m *ebpf.Map) bool {
+	txPort := uint16(tx.LocalAddr().(*net.UDPAddr).Port)
+	rxPort := uint16(rx.LocalAddr().(*net.UDPAddr).Port)
+	// holds tells whether m has the flow of the socket on local port
+	// port.
+	holds := func(m *ebpf.Map, port uint16) bool {
 		var k netflowFlowKey
 		var v netflowFlowVal
 		for it := m.Iterate(); it.Next(&k, &v); {
@@ -190,21 +193,34 @@ func TestDrainSwitchesMaps(t *testing.T) {
 		if _, err := tx.Write(make([]byte, 100+interval)); err != nil {
 			t.Fatal(err)
 		}
-		if !holds(active) || holds(other) {
-			t.Fatalf("interval %d: the datagram is not (only) in the active flow map", interval)
+		// Egress is counted before the datagram arrives; ingress by
+		// the time it can be read.
+		if _, err := rx.Read(make([]byte, 200)); err != nil {
+			t.Fatal(err)
 		}
-		var sent uint64
+		for _, side := range []struct {
+			name string
+			port uint16
+		}{{"sent", txPort}, {"received", rxPort}} {
+			if !holds(active, side.port) || holds(other, side.port) {
+				t.Fatalf("interval %d: the datagram %s is not (only) in the active flow map", interval, side.name)
+			}
+		}
+		var sent, received uint64
 		if _, err := p.Drain(func(fs []Flow) {
 			for _, f := range fs {
-				if f.Proto == 17 && f.Local.Port() == port {
+				switch {
+				case f.Proto == 17 && f.Local.Port() == txPort:
 					sent += f.TxBytes
+				case f.Proto == 17 && f.Local.Port() == rxPort:
+					received += f.RxBytes
 				}
 			}
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if want := uint64(100 + interval + 28); sent != want {
-			t.Errorf("interval %d: read %d bytes sent, want %d", interval, sent, want)
+		if want := uint64(100 + interval + 28); sent != want || received != want {
+			t.Errorf("interval %d: read %d bytes sent and %d received, want %d", interval, sent, received, want)
 		}
 		// Other processes' packets keep coming; none of them may land
 		// in the map just read.

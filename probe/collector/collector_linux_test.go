@@ -4,15 +4,19 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,7 +209,9 @@ func TestNoSocketLayer(t *testing.T) {
 // starts out with the owner of the listener (the kernel clones it), and the
 // socket layer hands it to the worker when the worker reads: the next
 // interval counts the connection as the worker's, for each of several
-// connections in a row (a later socket may reuse an earlier one's memory).
+// connections in a row. The client dials from the same port each time and
+// resets the connection, so the worker's next socket has the same
+// addresses and ports, and may reuse the memory of the one before.
 func TestHandedOverListener(t *testing.T) {
 	requireKernel(t)
 	c := newCollector(t, Config{})
@@ -222,8 +228,21 @@ func TestHandedOverListener(t *testing.T) {
 	w := startHelperFiles(t, "", "tcp-worker", "", conns, []*os.File{f})
 	f.Close()
 	ctx := context.Background()
+	free, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free.Close()
+	dialer := net.Dialer{
+		LocalAddr: free.Addr(),
+		Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) })
+			return errors.Join(err, serr)
+		},
+	}
 	for i := range conns {
-		conn, err := net.Dial("tcp4", ln.Addr().String())
+		conn, err := dialer.Dial("tcp4", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,6 +259,9 @@ func TestHandedOverListener(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A reset leaves no TIME_WAIT behind: the next dial can use the
+		// same port.
+		_ = conn.(*net.TCPConn).SetLinger(0)
 		conn.Close()
 		client := int64(conn.LocalAddr().(*net.TCPAddr).Port)
 		found := false
@@ -257,6 +279,82 @@ func TestHandedOverListener(t *testing.T) {
 		}
 	}
 	w.wait(t)
+}
+
+// TestSharedSocket has two processes, each on its own CPU, take turns
+// sending on one socket (as after a fork): the socket is counted as the
+// process that sent last.
+func TestSharedSocket(t *testing.T) {
+	requireKernel(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	c := newCollector(t, Config{})
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	f, err := conn.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startHelperFiles(t, "", "tcp-sender", "", 0, []*os.File{f})
+	b := startHelperFiles(t, "", "tcp-sender", "", 1, []*os.File{f})
+	f.Close()
+	a.line(t)
+	b.line(t)
+	send := func(h *helper) {
+		t.Helper()
+		if _, err := io.WriteString(h.stdin, "send\n"); err != nil {
+			t.Fatal(err)
+		}
+		h.line(t)
+	}
+	ctx := context.Background()
+	for _, last := range []*helper{a, b, a, b} {
+		other := a
+		if last == a {
+			other = b
+		}
+		send(last)
+		send(other)
+		send(last)
+		// The next interval's first packet, from the peer, takes the
+		// socket's owner as it is now.
+		c.Collect(ctx)
+		if _, err := peer.Write(make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		recs, _, err := c.Collect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := int64(conn.LocalAddr().(*net.TCPAddr).Port)
+		found := false
+		for _, r := range recs {
+			if r.Protocol == "tcp" && r.Port == local {
+				found = true
+				if r.PID != int64(last.pid) {
+					t.Errorf("after %d, %d and %d sent: the socket counted as pid %d, want %d", last.pid, other.pid, last.pid, r.PID, last.pid)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no record of the shared socket")
+		}
+	}
 }
 
 // mountTracefs mounts tracefs for the classic tracepoint set when the host
@@ -382,20 +480,19 @@ func checkTCP(t *testing.T, c *Collector, v6 bool, clientNS, serverNS, serverAdd
 }
 
 // TestIntervalsUnderTraffic reads intervals back to back while a transfer
-// runs, so the packet programs switch flow maps mid-stream again and again:
-// the intervals add up to the payload sent, and both ends agree to the
-// byte.
+// runs for 600 ms, so the packet programs switch flow maps mid-stream again
+// and again: the intervals add up to the payload sent, and both ends agree
+// to the byte and the packet.
 func TestIntervalsUnderTraffic(t *testing.T) {
 	requireKernel(t)
 	c := newCollector(t, Config{})
 	a, _ := newVethPair(t)
 	cg := newCgroup(t, detectCgroupRoot(), randomHex(64))
-	const n = 200_000_000
 	ctx := context.Background()
 	c.Collect(ctx) // start a fresh interval
-	srv := startHelper(t, a, "tcp-server", "127.0.0.1:0", n, cg)
-	cli := startHelper(t, a, "tcp-client", srv.line(t), n, cg)
-	// The client prints "retrans N" once the transfer ends.
+	srv := startHelper(t, a, "tcp-sink", "127.0.0.1:0", 0, cg)
+	cli := startHelper(t, a, "tcp-source", srv.line(t), 600, cg)
+	// The client prints "sent N retrans R" once the transfer is over.
 	done := make(chan string, 1)
 	go func() { s, _ := cli.out.ReadString('\n'); done <- s }()
 	sum := map[int64]*flow.Record{}
@@ -408,11 +505,11 @@ func TestIntervalsUnderTraffic(t *testing.T) {
 			}
 		}
 	}
-	intervals, retrans := 0, int64(0)
+	intervals, sent, retrans := 0, int64(0), int64(0)
 	for running := true; running; intervals++ {
 		select {
 		case line := <-done:
-			if _, err := fmt.Sscanf(line, "retrans %d", &retrans); err != nil {
+			if _, err := fmt.Sscanf(line, "sent %d retrans %d", &sent, &retrans); err != nil {
 				t.Fatalf("client %d: %q: %v", cli.pid, line, err)
 			}
 			running = false
@@ -432,7 +529,7 @@ func TestIntervalsUnderTraffic(t *testing.T) {
 	}
 	t.Logf("%d intervals; client tx %d B in %d packets", intervals, cs.TxBytes, cs.TxPackets)
 	hdr := ipHeader(false) + 32
-	within(t, "client tx payload", cs.TxBytes-cs.TxPackets*hdr, n+retrans, 0.001)
+	within(t, "client tx payload", cs.TxBytes-cs.TxPackets*hdr, sent+retrans, 0.001)
 	if cs.TxBytes != ss.RxBytes || cs.RxBytes != ss.TxBytes || cs.TxPackets != ss.RxPackets || cs.RxPackets != ss.TxPackets {
 		t.Errorf("sides disagree: client tx %d/%d rx %d/%d, server tx %d/%d rx %d/%d (bytes/packets)",
 			cs.TxBytes, cs.TxPackets, cs.RxBytes, cs.RxPackets, ss.TxBytes, ss.TxPackets, ss.RxBytes, ss.RxPackets)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -81,6 +82,68 @@ func runHelper(role, addr string, n int) error {
 			c.Close()
 		}
 		return nil
+	case "tcp-sender":
+		// Sends 100 bytes on the connected socket it inherited as fd 3,
+		// from CPU n, for each "send" line on stdin.
+		runtime.LockOSThread()
+		var cpus unix.CPUSet
+		cpus.Set(n)
+		if err := unix.SchedSetaffinity(0, &cpus); err != nil {
+			return fmt.Errorf("pinning to CPU %d: %w", n, err)
+		}
+		c, err := net.FileConn(os.NewFile(3, "socket"))
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready") // the test writes commands only now: the gate's reader has no more than its line
+		for sc := bufio.NewScanner(os.Stdin); sc.Scan(); {
+			if _, err := c.Write(make([]byte, 100)); err != nil {
+				return err
+			}
+			fmt.Println("sent")
+		}
+		return nil
+	case "tcp-sink":
+		// Reads one connection to its end.
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		fmt.Println(ln.Addr())
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		got, err := io.Copy(io.Discard, c)
+		if err != nil {
+			return err
+		}
+		fmt.Println("received", got)
+		return nil
+	case "tcp-source":
+		// Sends for n milliseconds, then reports what it sent.
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, 64<<10)
+		sent := 0
+		for end := time.Now().Add(time.Duration(n) * time.Millisecond); time.Now().Before(end); {
+			w, err := c.Write(buf)
+			sent += w
+			if err != nil {
+				return err
+			}
+		}
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			return err
+		}
+		// The sink closes once it has read everything: then every
+		// segment, retransmissions included, is on the wire.
+		_, _ = io.Copy(io.Discard, c)
+		fmt.Println("sent", sent, "retrans", retransmitted(c))
+		return c.Close()
 	case "tcp-server":
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
