@@ -29,7 +29,8 @@ type Source interface {
 	// Collect returns the records of the interval that ended now: exact
 	// deltas since the previous call, source side only (no Kubernetes names).
 	// The slice is the caller's until the next call, which may reuse it:
-	// copy what must live longer.
+	// copy what must live longer. With an error, the records are those
+	// read before it, whose flows have left the kernel: hand them on.
 	Collect(ctx context.Context) ([]flow.Record, Stats, error)
 	// HookSet names the set of kernel hooks that is active.
 	HookSet() string

@@ -203,6 +203,42 @@ func TestStats(t *testing.T) {
 	}
 }
 
+// TestRecordsBeforeAnError: an interval whose read failed halfway still
+// reaches the client with what was read (those flows have left the
+// kernel), and the error is counted.
+func TestRecordsBeforeAnError(t *testing.T) {
+	src := &servertest.Source{
+		Err: func(n int) error {
+			if n%2 == 0 {
+				return errors.New("reading flows: halfway")
+			}
+			return nil
+		},
+		RecordsWithErr: true,
+	}
+	srv := servertest.Start(t, src, fast())
+	c := dial(t, srv.Addr)
+	sawEven, sawErrors := false, false
+	for deadline := time.Now().Add(5 * time.Second); !sawEven || !sawErrors; {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s: records of an interval with an error seen: %v, errors counted: %v", sawEven, sawErrors)
+		}
+		ev, err := recv(t, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := ev.Batch; b != nil && len(b.Records) > 0 && b.Records[0].PID%2 == 0 {
+			sawEven = true
+		}
+		if st := ev.Stats; st != nil && st.CollectErrors > 0 {
+			sawErrors = true
+			if st.LastError != "reading flows: halfway" {
+				t.Errorf("last error %q", st.LastError)
+			}
+		}
+	}
+}
+
 func TestSlowClientIsToldWhatItMissed(t *testing.T) {
 	const (
 		big      = 40 // intervals with records

@@ -155,24 +155,21 @@ func (c *Collector) Collect(ctx context.Context) ([]flow.Record, probe.Stats, er
 	if err := ctx.Err(); err != nil {
 		return nil, probe.Stats{}, err
 	}
+	// The records come back even with an error: their flows have left the
+	// kernel.
 	recs, entries, err := c.records(time.Now(), c.probe.Drain)
-	if err != nil {
-		return nil, probe.Stats{}, err
-	}
-	counters, err := c.probe.Counters()
-	if err != nil {
-		return nil, probe.Stats{}, err
-	}
+	counters, cerr := c.probe.Counters()
 	return recs, probe.Stats{
 		Flows:       len(recs),
 		MapEntries:  entries,
 		MapCapacity: c.probe.MaxFlows(),
 		LostFlows:   counters.LostFlows,
 		RingDrops:   counters.RingDrops,
-	}, nil
+	}, errors.Join(err, cerr)
 }
 
-// records turns the flows that drain yields into the interval's records.
+// records turns the flows that drain yields into the interval's records;
+// when drain fails, into those of the flows it yielded before.
 func (c *Collector) records(now time.Time, drain func(func([]bpf.Flow)) (int, error)) ([]flow.Record, int, error) {
 	c.interval++
 	ctLeft := conntrackBudget
@@ -191,7 +188,7 @@ func (c *Collector) records(now time.Time, drain func(func([]bpf.Flow)) (int, er
 		recs = make([]flow.Record, 0, min(c.cfg.MaxFlows, 1<<16))
 	}
 	c.orphans = c.orphans[:0]
-	entries, err := drain(func(fs []bpf.Flow) {
+	entries, drainErr := drain(func(fs []bpf.Flow) {
 		// Grow by doubling, before the chunk: at 50,000 flows append's
 		// gentler growth leaves several copies of a 20 MB slice behind
 		// in the first interval, which set the probe's peak memory.
@@ -224,9 +221,6 @@ func (c *Collector) records(now time.Time, drain func(func([]bpf.Flow)) (int, er
 			c.fill(&recs[len(recs)-1], f, st, now, &ctLeft)
 		}
 	})
-	if err != nil {
-		return nil, 0, err
-	}
 	// Packets the kernel could not attribute (pid 0) go to the process that
 	// owns the same tuple in this interval, or did in an earlier one.
 	recs = slices.Grow(recs, len(c.orphans))
@@ -254,7 +248,7 @@ func (c *Collector) records(now time.Time, drain func(func([]bpf.Flow)) (int, er
 	c.recs = recs
 	c.lastFlows = len(recs)
 	c.forget()
-	return recs, entries, nil
+	return recs, entries, drainErr
 }
 
 // state returns the remembered state of f's tuple, created on first sight.

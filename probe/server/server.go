@@ -327,8 +327,10 @@ func (s *Server) loop(ctx context.Context, served <-chan error) (StopReason, err
 	}
 }
 
-// collect reads one interval and hands it to the clients.
-func (s *Server) collect(ctx context.Context) (probe.Stats, bool) {
+// collect reads one interval and hands it to the clients, with the
+// records read before an error if one came: their flows have left the
+// kernel. ok is false when the interval's stats are not to be trusted.
+func (s *Server) collect(ctx context.Context) (_ probe.Stats, ok bool) {
 	recs, st, err := s.src.Collect(ctx)
 	now := time.Now()
 	if err != nil {
@@ -339,8 +341,10 @@ func (s *Server) collect(ctx context.Context) (probe.Stats, bool) {
 		s.errors++
 		s.lastErr = err.Error()
 		s.mu.Unlock()
-		s.log.Warn("reading flows failed", "err", err)
-		return st, false
+		s.log.Warn("reading flows failed", "err", err, "records", len(recs))
+		if len(recs) == 0 {
+			return st, false
+		}
 	}
 	for i := range recs {
 		if s.cfg.NodeName != "" {
@@ -356,7 +360,7 @@ func (s *Server) collect(ctx context.Context) (probe.Stats, bool) {
 	n := len(s.clients)
 	s.mu.Unlock()
 	if n == 0 {
-		return st, true
+		return st, err == nil
 	}
 	ts := now
 	if len(recs) > 0 {
@@ -364,7 +368,7 @@ func (s *Server) collect(ctx context.Context) (probe.Stats, bool) {
 	}
 	// Converted once for all clients: the messages are only read from here on.
 	s.broadcast(item{batches: wire.Batches(seq, ts, recs, s.cfg.BatchSize), records: len(recs)})
-	return st, true
+	return st, err == nil
 }
 
 func (s *Server) statsMessage(st probe.Stats) *probev1.Stats {

@@ -110,6 +110,28 @@ func TestDumpFailsOnCollectError(t *testing.T) {
 	}
 }
 
+// TestDumpPrintsWhatWasReadBeforeAnError: a read that fails halfway still
+// prints the records it read, then dump stops with the error.
+func TestDumpPrintsWhatWasReadBeforeAnError(t *testing.T) {
+	r := &run{src: &servertest.Source{
+		Err: func(n int) error {
+			if n == 2 {
+				return errors.New("reading flows: halfway")
+			}
+			return nil
+		},
+		RecordsWithErr: true,
+	}}
+	err := r.execute("dump", "--duration", "5s", "--interval", "10ms")
+	if err == nil || !strings.Contains(err.Error(), "halfway") {
+		t.Fatalf("got %v, want the collect error", err)
+	}
+	// Two records of each of the two intervals.
+	if n := strings.Count(r.out.String(), "\n"); n != 4 {
+		t.Errorf("%d records printed, want 4:\n%s", n, r.out.String())
+	}
+}
+
 func TestServeExitsWhenIdle(t *testing.T) {
 	r := &run{src: &servertest.Source{}}
 	if err := r.execute("serve", "--listen", "127.0.0.1:0", "--interval", "10ms", "--idle-timeout", "100ms"); err != nil {

@@ -105,13 +105,10 @@ func (o *DumpOptions) Run(ctx context.Context) (err error) {
 	collect := func() error {
 		// The last read happens after ctx may have ended, so it must not
 		// depend on it.
-		recs, st, err := src.Collect(context.WithoutCancel(ctx))
-		if err != nil {
-			return fmt.Errorf("reading flows: %w", err)
-		}
-		intervals++
+		// A read that fails halfway still returns what it read before:
+		// print that, then stop.
+		recs, st, readErr := src.Collect(context.WithoutCancel(ctx))
 		records += len(recs)
-		last = st
 		for i := range recs {
 			if o.source.nodeName != "" {
 				recs[i].NodeName = o.source.nodeName
@@ -123,6 +120,11 @@ func (o *DumpOptions) Run(ctx context.Context) (err error) {
 		if err := w.Flush(); err != nil {
 			return fmt.Errorf("writing records: %w", err)
 		}
+		if readErr != nil {
+			return fmt.Errorf("reading flows: %w", readErr)
+		}
+		intervals++
+		last = st
 		return nil
 	}
 loop:

@@ -27,6 +27,9 @@ type Source struct {
 	Records func(n int) int
 	// Err returns the error of interval n, if any; nil means none.
 	Err func(n int) error
+	// RecordsWithErr makes an interval with an error return its records
+	// too, as a Source whose read failed halfway does.
+	RecordsWithErr bool
 	// Hooks is what HookSet returns.
 	Hooks string
 	// MapCapacity is reported in the stats.
@@ -63,8 +66,9 @@ func (s *Source) Collect(ctx context.Context) ([]flow.Record, probe.Stats, error
 	if closes > 0 {
 		return nil, probe.Stats{}, errors.New("collect after close")
 	}
+	var err error
 	if s.Err != nil {
-		if err := s.Err(n); err != nil {
+		if err = s.Err(n); err != nil && !s.RecordsWithErr {
 			return nil, probe.Stats{}, err
 		}
 	}
@@ -81,7 +85,7 @@ func (s *Source) Collect(ctx context.Context) ([]flow.Record, probe.Stats, error
 	return recs, probe.Stats{
 		Flows: count, MapEntries: count, MapCapacity: s.MapCapacity,
 		LostFlows: uint64(n), RingDrops: 7,
-	}, nil
+	}, err
 }
 
 // HookSet implements probe.Source.
