@@ -126,7 +126,6 @@ struct flows {
 struct flows flows_a SEC(".maps");
 struct flows flows_b SEC(".maps");
 
-
 /* The drain programs move flows here, a chunk at a time (the loader sizes
  * it); user space reads it through a memory mapping. */
 struct {
