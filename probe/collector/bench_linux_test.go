@@ -20,12 +20,7 @@ import (
 // lookups, record building and orphan attribution (the kernel read is bpf's
 // BenchmarkDrain50k).
 func BenchmarkRecords50k(b *testing.B) {
-	c := &Collector{
-		cfg:     Config{MaxFlows: 65536},
-		cgroups: newCgroupResolver(detectCgroupRoot(), detectCPUV1Root()),
-		dns:     newDNSCache(0),
-		flows:   newFlowTable(),
-	}
+	c := newUserCollector(65536)
 	const n = 50_000
 	src := benchFlows(n)
 	// Drain hands out chunks of 4096 flows from a scratch slice.
@@ -55,6 +50,17 @@ func BenchmarkRecords50k(b *testing.B) {
 	// than wall time on a busy machine.
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/interval")
 	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+}
+
+// newUserCollector is a Collector without a kernel probe, for what
+// records does with the flows a drain function hands it.
+func newUserCollector(maxFlows int) *Collector {
+	return &Collector{
+		cfg:     Config{MaxFlows: maxFlows},
+		cgroups: newCgroupResolver(detectCgroupRoot(), detectCPUV1Root()),
+		dns:     newDNSCache(0),
+		flows:   newFlowTable(),
+	}
 }
 
 // benchFlows makes n distinct flows, 1 % of them unattributed.

@@ -105,12 +105,7 @@ func runHelper(role, addr string, n int) error {
 		return nil
 	case "tcp-sink":
 		// Reads one connection to its end.
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return err
-		}
-		fmt.Println(ln.Addr())
-		c, err := ln.Accept()
+		c, err := acceptOne(addr)
 		if err != nil {
 			return err
 		}
@@ -145,12 +140,7 @@ func runHelper(role, addr string, n int) error {
 		fmt.Println("sent", sent, "retrans", retransmitted(c))
 		return c.Close()
 	case "tcp-server":
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return err
-		}
-		fmt.Println(ln.Addr())
-		c, err := ln.Accept()
+		c, err := acceptOne(addr)
 		if err != nil {
 			return err
 		}
@@ -368,6 +358,18 @@ type helper struct {
 	stdin io.WriteCloser
 	out   *bufio.Reader
 	pid   int
+}
+
+// acceptOne listens on addr, prints the address it got, and accepts one
+// connection.
+func acceptOne(addr string) (net.Conn, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	fmt.Println(ln.Addr())
+	return ln.Accept()
 }
 
 // startHelper starts role in the network namespace ns ("" for the test's

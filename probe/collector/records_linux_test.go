@@ -14,12 +14,7 @@ import (
 // records of the flows read before the failure come back with the error,
 // since those flows have left the kernel map.
 func TestRecordsKeepWhatWasRead(t *testing.T) {
-	c := &Collector{
-		cfg:     Config{MaxFlows: 1024},
-		cgroups: newCgroupResolver(detectCgroupRoot(), detectCPUV1Root()),
-		dns:     newDNSCache(0),
-		flows:   newFlowTable(),
-	}
+	c := newUserCollector(1024)
 	src := benchFlows(100)
 	boom := errors.New("reading flows: boom")
 	recs, entries, err := c.records(time.Now(), func(fn func([]bpf.Flow)) (int, error) {
