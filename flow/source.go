@@ -33,6 +33,9 @@ type Status struct {
 	NodesStreaming []string
 	// NodesFailed maps a node whose probe failed or was lost to the reason.
 	NodesFailed map[string]string
+	// NodesNotReading maps a node whose probe streams but failed to read
+	// the kernel's flows since its last report to the probe's last error.
+	NodesNotReading map[string]string
 	// SharedKernel is true when several nodes run on one kernel (kind, k3d,
 	// multi-node minikube); each flow is then counted once.
 	SharedKernel bool

@@ -121,6 +121,19 @@ func checkFrame(t *testing.T, view string, w, h int) {
 	}
 }
 
+// TestHeaderNamesNodesNotReading: a node whose probe streams but cannot
+// read the kernel's flows is named in the header with the probe's error.
+func TestHeaderNamesNodesNotReading(t *testing.T) {
+	m := newTestModel(t)
+	st := status()
+	st.NodesNotReading = map[string]string{"node-1": "switching flow maps: boom"}
+	send(m, tea.WindowSizeMsg{Width: 200, Height: 40}, batchMsg{records: fixture(), status: st})
+	view := ansi.Strip(m.View())
+	if !strings.Contains(view, "not reading: node-1 (switching flow maps: boom)") {
+		t.Errorf("header does not name the node that is not reading:\n%s", strings.SplitN(view, "\n", 3)[0])
+	}
+}
+
 func TestResize(t *testing.T) {
 	m := newTestModel(t)
 	send(m, batchMsg{records: fixture(), status: status()})

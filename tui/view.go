@@ -117,12 +117,10 @@ func (m *Model) headerView() string {
 		}
 		line1 = append(line1, nodes)
 		if len(st.NodesFailed) > 0 {
-			names := make([]string, 0, len(st.NodesFailed))
-			for n, why := range st.NodesFailed {
-				names = append(names, n+" ("+why+")")
-			}
-			sort.Strings(names)
-			line1 = append(line1, s.Error.Render("lost: "+strings.Join(names, ", ")))
+			line1 = append(line1, s.Error.Render("lost: "+nodeReasons(st.NodesFailed)))
+		}
+		if len(st.NodesNotReading) > 0 {
+			line1 = append(line1, s.Error.Render("not reading: "+nodeReasons(st.NodesNotReading)))
 		}
 	}
 	if st.SharedKernel {
@@ -614,4 +612,14 @@ func (m *Model) helpView() string {
 		out = append(out, "")
 	}
 	return m.clip(strings.Join(out, "\n"))
+}
+
+// nodeReasons lists nodes with their reasons, "a (why), b (why)", by name.
+func nodeReasons(m map[string]string) string {
+	names := make([]string, 0, len(m))
+	for n, why := range m {
+		names = append(names, n+" ("+why+")")
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }

@@ -153,6 +153,7 @@ type Source struct {
 	lost    map[string]uint64   // node → lost flows, cumulative as the probe reports them
 	ring    map[string]uint64   // node → ring drops, cumulative
 	dropped map[string]uint64   // node → records the probe dropped for us
+	readErr map[string]uint64   // node → failed reads, cumulative as its probe reports them
 	// sharedSaid marks the kernels whose sharing was reported.
 	sharedSaid map[string]bool
 }
@@ -167,6 +168,7 @@ func New(cfg Config) *Source {
 		lost:    map[string]uint64{},
 		ring:    map[string]uint64{},
 		dropped: map[string]uint64{},
+		readErr: map[string]uint64{},
 	}
 }
 
@@ -177,7 +179,7 @@ func (s *Source) Stream(ctx context.Context, fn func(*flow.Batch) error) (err er
 	s.status = flow.Status{
 		Source: s.cfg.Name, Live: true, Started: time.Now(),
 		NodesAsked:  append([]string(nil), s.cfg.Nodes...),
-		NodesFailed: map[string]string{}, HookSets: map[string]string{},
+		NodesFailed: map[string]string{}, NodesNotReading: map[string]string{}, HookSets: map[string]string{},
 	}
 	var usable []string
 	for _, n := range s.cfg.Nodes {
@@ -347,6 +349,10 @@ func (s *Source) takeStatus() *flow.Status {
 	st.NodesFailed = make(map[string]string, len(s.status.NodesFailed))
 	for k, v := range s.status.NodesFailed {
 		st.NodesFailed[k] = v
+	}
+	st.NodesNotReading = make(map[string]string, len(s.status.NodesNotReading))
+	for k, v := range s.status.NodesNotReading {
+		st.NodesNotReading[k] = v
 	}
 	st.HookSets = make(map[string]string, len(s.status.HookSets))
 	for k, v := range s.status.HookSets {
@@ -530,6 +536,9 @@ func (s *Source) join(node string, h client.Hello) {
 		}
 	}
 	delete(s.status.NodesFailed, node)
+	// A new probe counts its failed reads from zero.
+	delete(s.status.NodesNotReading, node)
+	s.readErr[node] = 0
 	if h.HookSet != "" {
 		s.status.HookSets[node] = h.HookSet
 	}
@@ -609,6 +618,20 @@ func (s *Source) stats(node string, st *client.Stats) {
 	defer s.mu.Unlock()
 	if s.lost[node] != st.LostFlows || s.ring[node] != st.RingDrops || s.dropped[node] != st.DroppedRecords {
 		s.lost[node], s.ring[node], s.dropped[node] = st.LostFlows, st.RingDrops, st.DroppedRecords
+		s.dirty = true
+	}
+	// Reads that failed since the last report leave the node's flows
+	// out; a report without new failures means it reads again.
+	_, said := s.status.NodesNotReading[node]
+	switch {
+	case st.CollectErrors > s.readErr[node]:
+		s.readErr[node] = st.CollectErrors
+		if s.status.NodesNotReading[node] != st.LastError {
+			s.status.NodesNotReading[node] = st.LastError
+			s.dirty = true
+		}
+	case said:
+		delete(s.status.NodesNotReading, node)
 		s.dirty = true
 	}
 }

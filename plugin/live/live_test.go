@@ -240,6 +240,55 @@ func TestFailedNodesReportedOthersKeepGoing(t *testing.T) {
 	}
 }
 
+// TestNodeNotReadingReported: a probe that streams but fails to read its
+// flows is named with its error while the failures go on, and no longer
+// once a report brings no new failure.
+func TestNodeNotReadingReported(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	a := servertest.Start(t, &servertest.Source{
+		Err: func(int) error {
+			if failing.Load() {
+				return errors.New("switching flow maps: boom")
+			}
+			return nil
+		},
+		Hooks: "test",
+	}, server.Config{
+		Listen: "127.0.0.1:0", Interval: 10 * time.Millisecond, StatsInterval: 30 * time.Millisecond,
+		IdleTimeout: time.Minute, MaxLifetime: time.Hour, NodeName: "a", BootID: "boot-a", KernelRelease: "6.1.0",
+	})
+	src := New(Config{Nodes: []string{"a"}, Probes: &fakeProbes{}, Connect: connector(map[string]string{"a": a.Addr}), Enricher: tagEnricher{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sawFailing, sawRecovered := false, false
+	err := src.Stream(ctx, func(b *flow.Batch) error {
+		st := b.Status
+		if st == nil || ctx.Err() != nil {
+			return nil
+		}
+		why, notReading := st.NodesNotReading["a"]
+		switch {
+		case !sawFailing && notReading:
+			if why != "switching flow maps: boom" {
+				t.Errorf("node a not reading: %q", why)
+			}
+			sawFailing = true
+			failing.Store(false)
+		case sawFailing && !notReading:
+			sawRecovered = true
+			cancel()
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if !sawFailing || !sawRecovered {
+		t.Errorf("node a reported as not reading: %v, then reading again: %v", sawFailing, sawRecovered)
+	}
+}
+
 func TestNoProbeStarts(t *testing.T) {
 	probes := &fakeProbes{fail: map[string]error{"a": errors.New("Unschedulable: taint")}}
 	src := New(Config{Nodes: []string{"a"}, Probes: probes, Enricher: tagEnricher{}})
