@@ -629,10 +629,12 @@ func (s *Source) stats(node string, st *client.Stats) {
 		if s.status.NodesNotReading[node] != st.LastError {
 			s.status.NodesNotReading[node] = st.LastError
 			s.dirty = true
+			s.cfg.Progress(node, "not reading flows: "+st.LastError)
 		}
 	case said:
 		delete(s.status.NodesNotReading, node)
 		s.dirty = true
+		s.cfg.Progress(node, "reading flows again")
 	}
 }
 

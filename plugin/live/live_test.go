@@ -258,7 +258,16 @@ func TestNodeNotReadingReported(t *testing.T) {
 		Listen: "127.0.0.1:0", Interval: 10 * time.Millisecond, StatsInterval: 30 * time.Millisecond,
 		IdleTimeout: time.Minute, MaxLifetime: time.Hour, NodeName: "a", BootID: "boot-a", KernelRelease: "6.1.0",
 	})
-	src := New(Config{Nodes: []string{"a"}, Probes: &fakeProbes{}, Connect: connector(map[string]string{"a": a.Addr}), Enricher: tagEnricher{}})
+	var mu sync.Mutex
+	var said []string
+	src := New(Config{
+		Nodes: []string{"a"}, Probes: &fakeProbes{}, Connect: connector(map[string]string{"a": a.Addr}), Enricher: tagEnricher{},
+		Progress: func(node, msg string) {
+			mu.Lock()
+			defer mu.Unlock()
+			said = append(said, node+": "+msg)
+		},
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	sawFailing, sawRecovered := false, false
@@ -286,6 +295,12 @@ func TestNodeNotReadingReported(t *testing.T) {
 	}
 	if !sawFailing || !sawRecovered {
 		t.Errorf("node a reported as not reading: %v, then reading again: %v", sawFailing, sawRecovered)
+	}
+	// Output without the live view learns it from the progress lines.
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(said, "a: not reading flows: switching flow maps: boom") || !slices.Contains(said, "a: reading flows again") {
+		t.Errorf("progress lines %q", said)
 	}
 }
 
