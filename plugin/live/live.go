@@ -611,6 +611,11 @@ func (s *Source) fail(node, why string) {
 		s.status.NodesFailed[node] = why
 		s.dirty = true
 	}
+	// A lost node is not said to be failing its reads as well.
+	if _, ok := s.status.NodesNotReading[node]; ok {
+		delete(s.status.NodesNotReading, node)
+		s.dirty = true
+	}
 }
 
 func (s *Source) stats(node string, st *client.Stats) {

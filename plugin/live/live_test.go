@@ -304,6 +304,18 @@ func TestNodeNotReadingReported(t *testing.T) {
 	}
 }
 
+// TestLostNodeIsNotAlsoNotReading: a node whose probe is lost is named as
+// lost only, not also as failing its reads.
+func TestLostNodeIsNotAlsoNotReading(t *testing.T) {
+	s := New(Config{Nodes: []string{"a"}})
+	s.status.NodesFailed = map[string]string{}
+	s.status.NodesNotReading = map[string]string{"a": "switching flow maps: boom"}
+	s.fail("a", "stream lost, reconnecting: EOF")
+	if _, ok := s.status.NodesNotReading["a"]; ok || s.status.NodesFailed["a"] == "" {
+		t.Errorf("lost %q, not reading %q", s.status.NodesFailed, s.status.NodesNotReading)
+	}
+}
+
 func TestNoProbeStarts(t *testing.T) {
 	probes := &fakeProbes{fail: map[string]error{"a": errors.New("Unschedulable: taint")}}
 	src := New(Config{Nodes: []string{"a"}, Probes: probes, Enricher: tagEnricher{}})
