@@ -58,7 +58,8 @@ type Probe struct {
 	progs   []*ebpf.Program
 	iter    *ebpf.Program
 	// count holds the packet programs of each flow map; countLinks attach
-	// the pair of the active one (none in tests that only drain).
+	// the pair of the active one, egress then ingress, as attachCount
+	// expects (none in tests that only drain).
 	count      [2]countProgs
 	countLinks []link.Link
 	// active is the flow map the programs count into: 0 = flows_a.
