@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newDrainProbe loads the flow maps and, with byProgram, the drain
+// newDrainProbe loads the flow maps and, with byProgram, the drain and slot
 // programs: a Probe that can switch and drain but has nothing attached.
 func newDrainProbe(tb testing.TB, byProgram bool) *Probe {
 	tb.Helper()
@@ -31,6 +31,9 @@ func newDrainProbe(tb testing.TB, byProgram bool) *Probe {
 		}
 		if err := p.loadDrain(spec, load); err != nil {
 			tb.Fatalf("loading the drain programs: %v", err)
+		}
+		if _, err := p.loadSlots(load); err != nil {
+			tb.Fatalf("loading the slot programs: %v", err)
 		}
 	}
 	return p
@@ -140,27 +143,35 @@ func BenchmarkDrain50k(b *testing.B) {
 	}
 }
 
+// loadAttached loads and attaches the probe to the cgroup2 root, with opts
+// otherwise.
+func loadAttached(t *testing.T, opts Options) *Probe {
+	t.Helper()
+	skipWithoutBPF(t)
+	for _, dir := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st unix.Statfs_t
+		if unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			opts.CgroupRoot = dir
+			break
+		}
+	}
+	if opts.CgroupRoot == "" {
+		t.Skip("no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+	}
+	opts.Logf = t.Logf
+	p, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 // TestDrainSwitchesMaps attaches the probe and sends datagrams on loopback:
 // each lands, as sent (egress) and as received (ingress), in the flow map of
 // its interval, and once Drain has read a map nothing more lands in it.
 func TestDrainSwitchesMaps(t *testing.T) {
-	skipWithoutBPF(t)
-	root := ""
-	for _, dir := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st unix.Statfs_t
-		if unix.Statfs(dir, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			root = dir
-			break
-		}
-	}
-	if root == "" {
-		t.Skip("no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified")
-	}
-	p, err := Load(Options{CgroupRoot: root, MaxFlows: 4096, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := loadAttached(t, Options{MaxFlows: 4096})
 	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,9 @@ type Options struct {
 	// owner's pid, as it does on kernels whose cgroup_skb programs cannot
 	// read the network namespace's cookie (for tests).
 	NoNetnsCookie bool
+	// NoSlots makes the packet layer count every packet in the flow maps,
+	// as it does on kernels that cannot give TCP sockets slots (for tests).
+	NoSlots bool
 	// Logf, when set, receives one line per hook set that failed.
 	Logf func(format string, args ...any)
 }
@@ -67,9 +70,12 @@ type Probe struct {
 	// netnsScoped is true when flows are told apart by their network
 	// namespace's cookie (else by their owner's pid).
 	netnsScoped bool
-	ring        *ringbuf.Reader
-	closed      sync.Once
-	mu          sync.Mutex
+	// flushSlots move the counters of the sockets' slots into flow map i;
+	// nil where the packet layer does not count on slots.
+	flushSlots [2]*ebpf.Program
+	ring       *ringbuf.Reader
+	closed     sync.Once
+	mu         sync.Mutex
 	// drain is nil where the kernel cannot load the drain programs:
 	// Drain then reads with the batched lookup syscall into keys and vals.
 	drain    *drainObjects
@@ -109,6 +115,8 @@ type mapObjects struct {
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	Barrier     *ebpf.Map `ebpf:"barrier"`
 	Stats       *ebpf.Map `ebpf:"stats"`
+	Slots       *ebpf.Map `ebpf:"slots"`
+	NextSlot    *ebpf.Map `ebpf:"next_slot"`
 	DNSEvents   *ebpf.Map `ebpf:"dns_events"`
 	TupleOwners *ebpf.Map `ebpf:"tuple_owners"`
 }
@@ -116,12 +124,12 @@ type mapObjects struct {
 func (m *mapObjects) replacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
 		"owners": m.Owners, "flows_a": m.FlowsA, "flows_b": m.FlowsB, "barrier": m.Barrier,
-		"stats": m.Stats, "dns_events": m.DNSEvents, "tuple_owners": m.TupleOwners,
+		"stats": m.Stats, "slots": m.Slots, "next_slot": m.NextSlot, "dns_events": m.DNSEvents, "tuple_owners": m.TupleOwners,
 	}
 }
 
 func (m *mapObjects) close() {
-	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.DNSEvents, m.TupleOwners} {
+	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.Slots, m.NextSlot, m.DNSEvents, m.TupleOwners} {
 		if mp != nil {
 			mp.Close()
 		}
@@ -131,6 +139,15 @@ func (m *mapObjects) close() {
 type packetObjects struct {
 	SockCreate *ebpf.Program `ebpf:"sock_create"`
 	Iter       *ebpf.Program `ebpf:"iter_task_file"`
+}
+
+// slotObjects give established TCP sockets slots of their own to count in:
+// the sockops program hands slots out and takes them back, and the flush
+// programs move their counters into flows_a or flows_b.
+type slotObjects struct {
+	SockOps *ebpf.Program `ebpf:"sock_ops"`
+	FlushA  *ebpf.Program `ebpf:"flush_slots_a"`
+	FlushB  *ebpf.Program `ebpf:"flush_slots_b"`
 }
 
 // countProgs are the packet programs that count into one flow map.
@@ -263,7 +280,18 @@ func Load(opts Options) (_ *Probe, err error) {
 		socketSet = set
 		break
 	}
+	p.netnsScoped = !opts.NoNetnsCookie && features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnGetNetnsCookie) == nil
+	if !p.netnsScoped && opts.Logf != nil {
+		opts.Logf("kernel lacks bpf_get_netns_cookie in cgroup_skb: the packet layer looks up the owner of every packet (slower)")
+	}
+	// A slot's flow is keyed by the netns cookie.
+	if p.netnsScoped && !opts.NoSlots {
+		if err := p.attachSlots(load, opts.CgroupRoot); err != nil && opts.Logf != nil {
+			opts.Logf("TCP sockets cannot count in slots, every packet looks up its flow (slower): %v", err)
+		}
+	}
 	for name, v := range map[string]bool{
+		"use_slots":                p.flushSlots[0] != nil,
 		"use_tuple_owners":         socketSet == HookSetTracepoint,
 		"have_mptcp_helper":        features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnSkcToMptcpSock) == nil,
 		"have_task_in_sock_create": features.HaveProgramHelper(ebpf.CGroupSock, asm.FnGetCurrentTaskBtf) == nil,
@@ -271,13 +299,9 @@ func Load(opts Options) (_ *Probe, err error) {
 		if err := spec.Variables[name].Set(uint32(boolInt(v))); err != nil {
 			return nil, fmt.Errorf("configuring the packet layer (%s): %w", name, err)
 		}
-		if !v && name != "use_tuple_owners" && opts.Logf != nil {
+		if !v && strings.HasPrefix(name, "have_") && opts.Logf != nil {
 			opts.Logf("kernel lacks %s: degraded attribution", name)
 		}
-	}
-	p.netnsScoped = !opts.NoNetnsCookie && features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnGetNetnsCookie) == nil
-	if !p.netnsScoped && opts.Logf != nil {
-		opts.Logf("kernel lacks bpf_get_netns_cookie in cgroup_skb: the packet layer looks up the owner of every packet (slower)")
 	}
 
 	var pkt packetObjects
@@ -334,6 +358,34 @@ func Load(opts Options) (_ *Probe, err error) {
 		return nil, fmt.Errorf("opening the DNS ring buffer: %w", err)
 	}
 	return p, nil
+}
+
+// attachSlots loads the slot programs and attaches the sockops program,
+// which hands out the slots.
+func (p *Probe) attachSlots(load func(any) error, cgroupRoot string) error {
+	ops, err := p.loadSlots(load)
+	if err != nil {
+		return err
+	}
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: cgroupRoot, Attach: ebpf.AttachCGroupSockOps, Program: ops})
+	if err != nil {
+		p.flushSlots = [2]*ebpf.Program{}
+		return fmt.Errorf("attaching the sockops program to the cgroup2 root %s: %w", cgroupRoot, err)
+	}
+	p.links = append(p.links, l)
+	return nil
+}
+
+// loadSlots loads the slot programs: Drain runs the flush programs, and the
+// sockops program, returned, is left to attach.
+func (p *Probe) loadSlots(load func(any) error) (*ebpf.Program, error) {
+	var o slotObjects
+	if err := load(&o); err != nil {
+		return nil, err
+	}
+	p.progs = append(p.progs, o.SockOps, o.FlushA, o.FlushB)
+	p.flushSlots = [2]*ebpf.Program{o.FlushA, o.FlushB}
+	return o.SockOps, nil
 }
 
 func boolInt(b bool) int {
@@ -480,11 +532,12 @@ type Flow struct {
 func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	prev := p.active
 	old := p.maps.FlowsA
-	if p.active == 1 {
+	if prev == 1 {
 		old = p.maps.FlowsB
 	}
-	if err := p.attachCount(p.active ^ 1); err != nil {
+	if err := p.attachCount(prev ^ 1); err != nil {
 		return 0, err
 	}
 	p.active ^= 1
@@ -495,15 +548,25 @@ func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	if err := p.maps.Barrier.Put(uint32(0), p.maps.Stats); err != nil {
 		return 0, fmt.Errorf("waiting for the packet programs of the previous interval: %w", err)
 	}
+	// The slots' counters go into old too. Should that fail, they stay in
+	// their slots and come out with the next interval.
+	var flushErr error
+	if prog := p.flushSlots[prev]; prog != nil {
+		if _, err := prog.Run(&ebpf.RunOptions{}); err != nil {
+			flushErr = fmt.Errorf("moving the counters of TCP sockets' slots: %w", err)
+		}
+	}
 
 	if p.drain != nil {
 		prog := p.drain.A
 		if old == p.maps.FlowsB {
 			prog = p.drain.B
 		}
-		return p.drainByProgram(prog, fn)
+		entries, err = p.drainByProgram(prog, fn)
+	} else {
+		entries, err = p.drainByBatch(old, fn)
 	}
-	return p.drainByBatch(old, fn)
+	return entries, errors.Join(flushErr, err)
 }
 
 // attachCount replaces the attached packet programs with those of flow map

@@ -6,7 +6,8 @@
  * of a node, attributed to the owning process and cgroup.
  *
  * Packet layer: cgroup_skb ingress/egress on the cgroup2 root parse each skb
- * and add its wire bytes to a per-interval flow map.
+ * and add its wire bytes to a per-interval flow map, or, for an established
+ * TCP socket, to the socket's own slot (see Slots).
  * Ownership: cgroup/sock_create stores the creating process on the socket
  * (sk_storage, inherited by accepted sockets through BPF_F_CLONE); the socket
  * layer (tp_btf, classic tracepoints, fentry or kprobes, whichever loads) refreshes it
@@ -16,8 +17,9 @@
  * packet: flows are told apart by their network namespace.
  * Reading: the packet programs come in pairs, one pair per flow map. User
  * space attaches the other map's pair in place of the running one, waits
- * for the programs still running, then runs a drain program that moves the
- * flows of the previous map into a memory-mapped array and deletes them.
+ * for the programs still running, moves the slots' counters into the
+ * previous map, then runs a drain program that moves its flows into a
+ * memory-mapped array and deletes them.
  */
 
 #include "headers/netflow_kernel.h"
@@ -55,6 +57,46 @@ struct flow_key {
 	__u8 proto;
 	__u8 _pad[3];
 	__u64 scope;
+};
+
+/* Counting on sockets. Most of the per-packet cost is the flow map's hash
+ * lookup. An established TCP socket gets a slot of its own instead, where
+ * the packets of its tuple add up: the socket carries the slot's index, so
+ * a packet reaches its counters without hashing its tuple. The sockops
+ * program hands out slots when sockets are established and takes them back
+ * when they close; every interval, a program run from user space moves the
+ * counters of every slot into the flow map being read. Sockets that existed
+ * before the probe started, and packets of another tuple than the one their
+ * socket's slot counts (say, rewritten by a DNAT rule on the way out), go
+ * to the flow maps as before. */
+enum slot_state {
+	SLOT_FREE = 0,
+	SLOT_ARMED = 1,    /* handed to an established socket */
+	SLOT_CLAIMING = 2, /* its first packet is writing the tuple */
+	SLOT_ON = 3,       /* counting the packets of key */
+	SLOT_CLOSED = 4,   /* the socket closed and left it */
+	SLOT_DEAD = 5,     /* read once since: free after the next switch */
+};
+
+#define NSLOTS 16384
+
+struct slot {
+	__u32 state;
+	__u32 _pad;
+	struct flow_key key;
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 rx_packets;
+	struct owner owner;
+};
+
+/* What a socket carries: its owner first, so a pointer to it is a pointer
+ * to the owner. */
+struct sock_state {
+	struct owner owner;
+	__u32 slot; /* index of the socket's slot + 1; 0: none */
+	__u32 _pad;
 };
 
 /* The owner is looked up when the flow enters the interval's map, and
@@ -111,7 +153,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
 	__type(key, int);
-	__type(value, struct owner);
+	__type(value, struct sock_state);
 } owners SEC(".maps");
 
 /* Two flow maps, each with its own pair of packet programs: a program names
@@ -145,6 +187,21 @@ struct stats_map {
 
 struct stats_map stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NSLOTS);
+	__type(key, __u32);
+	__type(value, struct slot);
+} slots SEC(".maps");
+
+/* Where the search for a free slot starts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} next_slot SEC(".maps");
+
 /* Replacing an element of a map-of-maps waits for every program that is
  * running (the kernel calls synchronize_rcu). User space does so after it
  * attached the other flow map's programs, so no update lands in a map
@@ -176,11 +233,16 @@ volatile const __u32 use_tuple_owners = 0;
  * read-only constant), so the programs still load. */
 volatile const __u32 have_mptcp_helper = 1; /* bpf_skc_to_mptcp_sock in cgroup_skb, 5.19+ */
 volatile const __u32 have_task_in_sock_create = 1; /* bpf_get_current_task_btf in cgroup/sock_create */
+/* Set by the loader when the sockops program is attached and the slot
+ * flush programs are loaded: the packet layer may then count on slots. */
+volatile const __u32 use_slots = 0;
 
 /* Keep the event type in the object, so bpf2go generates it. */
 const struct dns_event *unused_dns_event __attribute__((unused));
 const struct flow_rec *unused_flow_rec __attribute__((unused));
 const struct drain_args *unused_drain_args __attribute__((unused));
+const struct slot *unused_slot __attribute__((unused));
+const enum slot_state *unused_slot_state __attribute__((unused));
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -260,6 +322,15 @@ static __always_inline void attribute_sk(struct sock *sk)
 			return;
 	}
 	owner_from_current(o, pid);
+	/* The socket's slot keeps a copy, for its flush. */
+	struct sock_state *st = (struct sock_state *)o;
+	__u32 idx = st->slot;
+	if (idx) {
+		idx--;
+		struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
+		if (sl)
+			__builtin_memcpy(&sl->owner, o, sizeof(sl->owner));
+	}
 }
 
 SEC("tp_btf/sock_send_length")
@@ -570,6 +641,107 @@ static __always_inline struct owner *owner_of(struct __sk_buff *skb, struct flow
 	return o;
 }
 
+/* flush_slot moves what a slot's counters hold into its flow in flows.
+ * Should the map be full, keep puts the counts back for the next flush;
+ * without keep they are lost, and counted as a lost flow. */
+static __always_inline void flush_slot(void *flows, struct slot *sl, bool keep)
+{
+	__u64 txb = __sync_lock_test_and_set(&sl->tx_bytes, 0);
+	__u64 rxb = __sync_lock_test_and_set(&sl->rx_bytes, 0);
+	__u64 txp = __sync_lock_test_and_set(&sl->tx_packets, 0);
+	__u64 rxp = __sync_lock_test_and_set(&sl->rx_packets, 0);
+	if (!(txb | rxb | txp | rxp))
+		return;
+	struct flow_key k;
+	__builtin_memcpy(&k, &sl->key, sizeof(k));
+	struct flow_val *v = bpf_map_lookup_elem(flows, &k);
+	if (!v) {
+		struct flow_val nv = {};
+		nv.tx_bytes = txb;
+		nv.rx_bytes = rxb;
+		nv.tx_packets = txp;
+		nv.rx_packets = rxp;
+		nv.cgid = sl->owner.cgid;
+		nv.cgid_v1 = sl->owner.cgid_v1;
+		__builtin_memcpy(nv.comm, sl->owner.comm, sizeof(nv.comm));
+		nv.pid = sl->owner.pid;
+		long err = bpf_map_update_elem(flows, &k, &nv, BPF_NOEXIST);
+		if (!err)
+			return;
+		if (err == -EEXIST)
+			v = bpf_map_lookup_elem(flows, &k);
+		if (!v) {
+			if (keep) {
+				__sync_fetch_and_add(&sl->tx_bytes, txb);
+				__sync_fetch_and_add(&sl->rx_bytes, rxb);
+				__sync_fetch_and_add(&sl->tx_packets, txp);
+				__sync_fetch_and_add(&sl->rx_packets, rxp);
+			} else {
+				stat_inc(STAT_LOST_FLOWS);
+			}
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->tx_bytes, txb);
+	__sync_fetch_and_add(&v->rx_bytes, rxb);
+	__sync_fetch_and_add(&v->tx_packets, txp);
+	__sync_fetch_and_add(&v->rx_packets, rxp);
+}
+
+/* count_on_slot adds a packet of tuple k to the slot of its socket when
+ * the slot counts that tuple, claiming an armed slot for it first. False
+ * sends the packet to the flow map. */
+static __always_inline bool count_on_slot(struct __sk_buff *skb, struct flow_key *k,
+					  bool egress, __u64 bytes, __u64 pkts, struct owner **op)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return false;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return false;
+	struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);
+	if (!s)
+		return false;
+	__u32 idx = s->slot;
+	if (!idx)
+		return false;
+	idx--;
+	struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
+	if (!sl)
+		return false;
+	__u32 state = sl->state;
+	if (state == SLOT_ARMED) {
+		if (__sync_val_compare_and_swap(&sl->state, SLOT_ARMED, SLOT_CLAIMING) != SLOT_ARMED)
+			return false;
+		__builtin_memcpy(&sl->key, k, sizeof(sl->key));
+		sl->key.scope = bpf_get_netns_cookie(skb);
+		__builtin_memcpy(&sl->owner, &s->owner, sizeof(sl->owner));
+		/* The socket may have closed meanwhile. */
+		if (__sync_val_compare_and_swap(&sl->state, SLOT_CLAIMING, SLOT_ON) != SLOT_CLAIMING)
+			return false;
+	} else if (state != SLOT_ON) {
+		return false;
+	}
+	/* Everything but the scope: a slot serves one socket at a time, and
+	 * a socket never changes its network namespace. */
+	const __u64 *a = (const __u64 *)&sl->key, *b = (const __u64 *)k;
+	if ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]))
+		return false;
+	/* Should the socket have closed since the state was read, the adds
+	 * land in a closed slot, which is read twice more before it is
+	 * handed out again. */
+	if (egress) {
+		__sync_fetch_and_add(&sl->tx_bytes, bytes);
+		__sync_fetch_and_add(&sl->tx_packets, pkts);
+	} else {
+		__sync_fetch_and_add(&sl->rx_bytes, bytes);
+		__sync_fetch_and_add(&sl->rx_packets, pkts);
+	}
+	*op = &s->owner;
+	return true;
+}
+
 /* count adds skb to its flow in flows. netns (a constant, like egress: no
  * per-packet branch on a global) keys flows by the network namespace's
  * cookie, else by the owner's pid. */
@@ -640,6 +812,10 @@ static __always_inline int count(struct __sk_buff *skb, void *flows, bool egress
 
 	struct owner *o = 0;
 	bool looked = false;
+	if (netns && use_slots && l.proto == IPPROTO_TCP && count_on_slot(skb, &k, egress, bytes, pkts, &o)) {
+		looked = true;
+		goto dns;
+	}
 	if (netns) {
 		k.scope = bpf_get_netns_cookie(skb);
 	} else {
@@ -760,6 +936,117 @@ PACKET_PROGS(skb, true, a)
 PACKET_PROGS(skb, true, b)
 PACKET_PROGS(pid, false, a)
 PACKET_PROGS(pid, false, b)
+
+/* ---------------------------------------------------------------------------
+ * Slots
+ */
+
+/* sockops: hand a slot to a TCP socket when it is established (asking for
+ * its state changes), and take it back when the socket closes. */
+SEC("sockops")
+int sock_ops(struct bpf_sock_ops *ops)
+{
+	struct bpf_sock *sk = ops->sk;
+	if (!sk)
+		return 1;
+	switch (ops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
+		struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);
+		if (!s || s->slot)
+			return 1;
+		/* A few tries from a moving start; when they are all taken,
+		 * the socket counts in the flow maps. */
+		__u32 zero = 0;
+		__u32 *next = bpf_map_lookup_elem(&next_slot, &zero);
+		if (!next)
+			return 1;
+		__u32 start = __sync_fetch_and_add(next, 1);
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			__u32 idx = (start + i) % NSLOTS;
+			struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
+			if (!sl || __sync_val_compare_and_swap(&sl->state, SLOT_FREE, SLOT_ARMED) != SLOT_FREE)
+				continue;
+			/* The slot is only given when its close will be seen. */
+			if (bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG))
+				sl->state = SLOT_FREE;
+			else
+				s->slot = idx + 1;
+			return 1;
+		}
+		return 1;
+	}
+	case BPF_SOCK_OPS_STATE_CB: {
+		if (ops->args[1] != BPF_TCP_CLOSE)
+			return 1;
+		struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);
+		if (!s)
+			return 1;
+		__u32 idx = s->slot;
+		if (!idx)
+			return 1;
+		/* The socket leaves the slot: its later packets, and those of a
+		 * next connection, go to the flow maps or to a new slot. What
+		 * the slot holds is read with the others. */
+		s->slot = 0;
+		idx--;
+		struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
+		if (sl)
+			__sync_lock_test_and_set(&sl->state, SLOT_CLOSED);
+		return 1;
+	}
+	}
+	return 1;
+}
+
+/* walk_slot flushes one slot into flows, and frees a closed slot two reads
+ * later: each read follows a wait for running programs, so by then no
+ * packet program that took the slot's index from its socket before the
+ * close can still add to it. */
+static __always_inline long walk_slot(struct slot *sl, void *flows)
+{
+	switch (sl->state) {
+	case SLOT_ON:
+		flush_slot(flows, sl, true);
+		break;
+	case SLOT_CLOSED:
+		flush_slot(flows, sl, true);
+		sl->state = SLOT_DEAD;
+		break;
+	case SLOT_DEAD:
+		flush_slot(flows, sl, false);
+		sl->state = SLOT_FREE;
+		break;
+	}
+	return 0;
+}
+
+static long walk_slot_a(void *map, __u32 *idx, struct slot *sl, void *ctx)
+{
+	return walk_slot(sl, &flows_a);
+}
+
+static long walk_slot_b(void *map, __u32 *idx, struct slot *sl, void *ctx)
+{
+	return walk_slot(sl, &flows_b);
+}
+
+/* Run from user space (BPF_PROG_RUN) after the switch and before the
+ * drain: moves every slot's counters into the flow map about to be read. */
+SEC("syscall")
+int flush_slots_a(void *ctx)
+{
+	bpf_for_each_map_elem(&slots, walk_slot_a, 0, 0);
+	return 0;
+}
+
+SEC("syscall")
+int flush_slots_b(void *ctx)
+{
+	bpf_for_each_map_elem(&slots, walk_slot_b, 0, 0);
+	return 0;
+}
 
 /* ---------------------------------------------------------------------------
  * Reading an interval

@@ -69,6 +69,36 @@ type netflowOwner struct {
 	Comm   [16]int8
 }
 
+type netflowSlot struct {
+	_         structs.HostLayout
+	State     uint32
+	Pad       uint32
+	Key       netflowFlowKey
+	TxBytes   uint64
+	RxBytes   uint64
+	TxPackets uint64
+	RxPackets uint64
+	Owner     netflowOwner
+}
+
+type netflowSlotState uint32
+
+const (
+	netflowSlotStateSLOT_FREE     netflowSlotState = 0
+	netflowSlotStateSLOT_ARMED    netflowSlotState = 1
+	netflowSlotStateSLOT_CLAIMING netflowSlotState = 2
+	netflowSlotStateSLOT_ON       netflowSlotState = 3
+	netflowSlotStateSLOT_CLOSED   netflowSlotState = 4
+	netflowSlotStateSLOT_DEAD     netflowSlotState = 5
+)
+
+type netflowSockState struct {
+	_     structs.HostLayout
+	Owner netflowOwner
+	Slot  uint32
+	Pad   uint32
+}
+
 type netflowTupleKey struct {
 	_     structs.HostLayout
 	Laddr [16]uint8
@@ -88,13 +118,17 @@ const (
 	netflowMapDrained              = "drained"
 	netflowMapFlowsA               = "flows_a"
 	netflowMapFlowsB               = "flows_b"
+	netflowMapNextSlot             = "next_slot"
 	netflowMapOwners               = "owners"
+	netflowMapSlots                = "slots"
 	netflowMapStats                = "stats"
 	netflowMapTupleOwners          = "tuple_owners"
 	netflowProgDrainFlowsA         = "drain_flows_a"
 	netflowProgDrainFlowsB         = "drain_flows_b"
 	netflowProgFentryRecv          = "fentry_recv"
 	netflowProgFentrySend          = "fentry_send"
+	netflowProgFlushSlotsA         = "flush_slots_a"
+	netflowProgFlushSlotsB         = "flush_slots_b"
 	netflowProgIterTaskFile        = "iter_task_file"
 	netflowProgKprobeRecv          = "kprobe_recv"
 	netflowProgKprobeSend          = "kprobe_send"
@@ -107,6 +141,7 @@ const (
 	netflowProgSkbIngressA         = "skb_ingress_a"
 	netflowProgSkbIngressB         = "skb_ingress_b"
 	netflowProgSockCreate          = "sock_create"
+	netflowProgSockOps             = "sock_ops"
 	netflowProgTpBtfRecv           = "tp_btf_recv"
 	netflowProgTpBtfSend           = "tp_btf_send"
 	netflowProgTpRecv              = "tp_recv"
@@ -116,6 +151,9 @@ const (
 	netflowVarUnusedDnsEvent       = "unused_dns_event"
 	netflowVarUnusedDrainArgs      = "unused_drain_args"
 	netflowVarUnusedFlowRec        = "unused_flow_rec"
+	netflowVarUnusedSlot           = "unused_slot"
+	netflowVarUnusedSlotState      = "unused_slot_state"
+	netflowVarUseSlots             = "use_slots"
 	netflowVarUseTupleOwners       = "use_tuple_owners"
 )
 
@@ -165,6 +203,8 @@ type netflowProgramSpecs struct {
 	DrainFlowsB  *ebpf.ProgramSpec `ebpf:"drain_flows_b"`
 	FentryRecv   *ebpf.ProgramSpec `ebpf:"fentry_recv"`
 	FentrySend   *ebpf.ProgramSpec `ebpf:"fentry_send"`
+	FlushSlotsA  *ebpf.ProgramSpec `ebpf:"flush_slots_a"`
+	FlushSlotsB  *ebpf.ProgramSpec `ebpf:"flush_slots_b"`
 	IterTaskFile *ebpf.ProgramSpec `ebpf:"iter_task_file"`
 	KprobeRecv   *ebpf.ProgramSpec `ebpf:"kprobe_recv"`
 	KprobeSend   *ebpf.ProgramSpec `ebpf:"kprobe_send"`
@@ -177,6 +217,7 @@ type netflowProgramSpecs struct {
 	SkbIngressA  *ebpf.ProgramSpec `ebpf:"skb_ingress_a"`
 	SkbIngressB  *ebpf.ProgramSpec `ebpf:"skb_ingress_b"`
 	SockCreate   *ebpf.ProgramSpec `ebpf:"sock_create"`
+	SockOps      *ebpf.ProgramSpec `ebpf:"sock_ops"`
 	TpBtfRecv    *ebpf.ProgramSpec `ebpf:"tp_btf_recv"`
 	TpBtfSend    *ebpf.ProgramSpec `ebpf:"tp_btf_send"`
 	TpRecv       *ebpf.ProgramSpec `ebpf:"tp_recv"`
@@ -192,7 +233,9 @@ type netflowMapSpecs struct {
 	Drained     *ebpf.MapSpec `ebpf:"drained"`
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
+	NextSlot    *ebpf.MapSpec `ebpf:"next_slot"`
 	Owners      *ebpf.MapSpec `ebpf:"owners"`
+	Slots       *ebpf.MapSpec `ebpf:"slots"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	TupleOwners *ebpf.MapSpec `ebpf:"tuple_owners"`
 }
@@ -206,6 +249,9 @@ type netflowVariableSpecs struct {
 	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.VariableSpec `ebpf:"unused_drain_args"`
 	UnusedFlowRec        *ebpf.VariableSpec `ebpf:"unused_flow_rec"`
+	UnusedSlot           *ebpf.VariableSpec `ebpf:"unused_slot"`
+	UnusedSlotState      *ebpf.VariableSpec `ebpf:"unused_slot_state"`
+	UseSlots             *ebpf.VariableSpec `ebpf:"use_slots"`
 	UseTupleOwners       *ebpf.VariableSpec `ebpf:"use_tuple_owners"`
 }
 
@@ -234,7 +280,9 @@ type netflowMaps struct {
 	Drained     *ebpf.Map `ebpf:"drained"`
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
+	NextSlot    *ebpf.Map `ebpf:"next_slot"`
 	Owners      *ebpf.Map `ebpf:"owners"`
+	Slots       *ebpf.Map `ebpf:"slots"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 	TupleOwners *ebpf.Map `ebpf:"tuple_owners"`
 }
@@ -246,7 +294,9 @@ func (m *netflowMaps) Close() error {
 		m.Drained,
 		m.FlowsA,
 		m.FlowsB,
+		m.NextSlot,
 		m.Owners,
+		m.Slots,
 		m.Stats,
 		m.TupleOwners,
 	)
@@ -261,6 +311,9 @@ type netflowVariables struct {
 	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.Variable `ebpf:"unused_drain_args"`
 	UnusedFlowRec        *ebpf.Variable `ebpf:"unused_flow_rec"`
+	UnusedSlot           *ebpf.Variable `ebpf:"unused_slot"`
+	UnusedSlotState      *ebpf.Variable `ebpf:"unused_slot_state"`
+	UseSlots             *ebpf.Variable `ebpf:"use_slots"`
 	UseTupleOwners       *ebpf.Variable `ebpf:"use_tuple_owners"`
 }
 
@@ -272,6 +325,8 @@ type netflowPrograms struct {
 	DrainFlowsB  *ebpf.Program `ebpf:"drain_flows_b"`
 	FentryRecv   *ebpf.Program `ebpf:"fentry_recv"`
 	FentrySend   *ebpf.Program `ebpf:"fentry_send"`
+	FlushSlotsA  *ebpf.Program `ebpf:"flush_slots_a"`
+	FlushSlotsB  *ebpf.Program `ebpf:"flush_slots_b"`
 	IterTaskFile *ebpf.Program `ebpf:"iter_task_file"`
 	KprobeRecv   *ebpf.Program `ebpf:"kprobe_recv"`
 	KprobeSend   *ebpf.Program `ebpf:"kprobe_send"`
@@ -284,6 +339,7 @@ type netflowPrograms struct {
 	SkbIngressA  *ebpf.Program `ebpf:"skb_ingress_a"`
 	SkbIngressB  *ebpf.Program `ebpf:"skb_ingress_b"`
 	SockCreate   *ebpf.Program `ebpf:"sock_create"`
+	SockOps      *ebpf.Program `ebpf:"sock_ops"`
 	TpBtfRecv    *ebpf.Program `ebpf:"tp_btf_recv"`
 	TpBtfSend    *ebpf.Program `ebpf:"tp_btf_send"`
 	TpRecv       *ebpf.Program `ebpf:"tp_recv"`
@@ -296,6 +352,8 @@ func (p *netflowPrograms) Close() error {
 		p.DrainFlowsB,
 		p.FentryRecv,
 		p.FentrySend,
+		p.FlushSlotsA,
+		p.FlushSlotsB,
 		p.IterTaskFile,
 		p.KprobeRecv,
 		p.KprobeSend,
@@ -308,6 +366,7 @@ func (p *netflowPrograms) Close() error {
 		p.SkbIngressA,
 		p.SkbIngressB,
 		p.SockCreate,
+		p.SockOps,
 		p.TpBtfRecv,
 		p.TpBtfSend,
 		p.TpRecv,

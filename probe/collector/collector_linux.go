@@ -120,6 +120,7 @@ func New(cfg Config) (*Collector, error) {
 		MaxFlows:      cfg.MaxFlows,
 		SkipHookSets:  cfg.SkipHookSets,
 		NoNetnsCookie: cfg.NoNetnsCookie,
+		NoSlots:       cfg.NoSlots,
 		Logf:          logf,
 	})
 	if err != nil {

@@ -18,6 +18,9 @@ type Config struct {
 	// NoNetnsCookie makes the packet layer key flows by their owner's pid,
 	// as on kernels without bpf_get_netns_cookie in cgroup_skb (for tests).
 	NoNetnsCookie bool
+	// NoSlots makes the packet layer count established TCP sockets in the
+	// flow maps too, as on kernels that cannot give them slots (for tests).
+	NoSlots bool
 	// CgroupRoot is the cgroup2 mount. Empty means autodetect:
 	// /sys/fs/cgroup if it is cgroup2, else /sys/fs/cgroup/unified.
 	CgroupRoot string

@@ -1,0 +1,471 @@
+//go:build linux
+
+package bpf
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// tcpPair connects a client to a server over IPv4 loopback, both plain TCP
+// sockets: Go listeners use MPTCP by default, whose subflows the kernel
+// creates, and which count in the flow maps.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.DialTCP("tcp4", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.(*net.TCPListener).AcceptTCP()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c, s
+}
+
+// tcpHeaders is the IPv4 and TCP header bytes of each packet on loopback:
+// with timestamps, 20 + 32.
+func tcpHeaders(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_timestamps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(b)) == "0" {
+		return 40
+	}
+	return 52
+}
+
+// slotState is the state of the slot that counts the TCP flow of local
+// port port, or SLOT_FREE when none does.
+func slotState(t *testing.T, p *Probe, port uint16) netflowSlotState {
+	t.Helper()
+	var idx uint32
+	var sl netflowSlot
+	for it := p.maps.Slots.Iterate(); it.Next(&idx, &sl); {
+		if sl.State != uint32(netflowSlotStateSLOT_FREE) && sl.Key.Proto == 6 && sl.Key.Lport == port {
+			return netflowSlotState(sl.State)
+		}
+	}
+	return netflowSlotStateSLOT_FREE
+}
+
+// TestSlots follows a TCP connection on loopback through the life of its
+// two slots: each interval's bytes come out in that interval while the
+// sockets stay open, with their owner, and what the slots hold when the
+// sockets close comes out with the next read, after which the slots are
+// handed back.
+func TestSlots(t *testing.T) {
+	p := loadAttached(t, Options{MaxFlows: 4096})
+	if p.flushSlots[0] == nil {
+		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
+	}
+	hdr := tcpHeaders(t)
+	client, server := tcpPair(t)
+	defer client.Close()
+	defer server.Close()
+	cport := uint16(client.LocalAddr().(*net.TCPAddr).Port)
+	sport := uint16(server.LocalAddr().(*net.TCPAddr).Port)
+	read := func() (c, s Flow) {
+		t.Helper()
+		if _, err := p.Drain(func(fs []Flow) {
+			for _, f := range fs {
+				var sum *Flow
+				switch {
+				case f.Proto != 6:
+					continue
+				case f.Local.Port() == cport:
+					sum = &c
+				case f.Local.Port() == sport:
+					sum = &s
+				default:
+					continue
+				}
+				if sum.PID != 0 && sum.PID != f.PID {
+					t.Errorf("two owners for one side: %d and %d", sum.PID, f.PID)
+				}
+				sum.PID, sum.Comm = f.PID, f.Comm
+				sum.TxBytes += f.TxBytes
+				sum.RxBytes += f.RxBytes
+				sum.TxPackets += f.TxPackets
+				sum.RxPackets += f.RxPackets
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if c.TxBytes != s.RxBytes || c.RxBytes != s.TxBytes || c.TxPackets != s.RxPackets || c.RxPackets != s.TxPackets {
+			t.Errorf("sides disagree: client tx %d/%d rx %d/%d, server tx %d/%d rx %d/%d (bytes/packets)",
+				c.TxBytes, c.TxPackets, c.RxBytes, c.RxPackets, s.TxBytes, s.TxPackets, s.RxBytes, s.RxPackets)
+		}
+		return c, s
+	}
+	send := func(n int) {
+		t.Helper()
+		if _, err := client.Write(make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(server, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read() // the handshake
+
+	for i, n := range []int{10_000, 5_000, 300_000} {
+		send(n)
+		for _, port := range []uint16{cport, sport} {
+			if st := slotState(t, p, port); st != netflowSlotStateSLOT_ON {
+				t.Fatalf("interval %d: the slot of local port %d is in state %d, want %d (counting)", i, port, st, netflowSlotStateSLOT_ON)
+			}
+		}
+		c, s := read()
+		if got := c.TxBytes - c.TxPackets*hdr; got != uint64(n) {
+			t.Errorf("interval %d: read %d payload bytes sent, want %d", i, got, n)
+		}
+		if s.TxBytes != s.TxPackets*hdr {
+			t.Errorf("interval %d: the server sent %d bytes in %d packets, want bare acknowledgements", i, s.TxBytes, s.TxPackets)
+		}
+		for _, f := range []Flow{c, s} {
+			if f.PID != uint32(os.Getpid()) || f.Comm == "" {
+				t.Errorf("interval %d: owner %d %q, want this process (%d)", i, f.PID, f.Comm, os.Getpid())
+			}
+		}
+	}
+
+	client.Close()
+	server.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for slotState(t, p, cport) != netflowSlotStateSLOT_CLOSED || slotState(t, p, sport) != netflowSlotStateSLOT_CLOSED {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slots did not close: states %d and %d", slotState(t, p, cport), slotState(t, p, sport))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c, _ := read(); c.TxPackets == 0 || c.TxBytes != c.TxPackets*hdr {
+		t.Errorf("the close: the client sent %d bytes in %d packets, want its FIN and acknowledgements", c.TxBytes, c.TxPackets)
+	}
+	for i, want := range []netflowSlotState{netflowSlotStateSLOT_DEAD, netflowSlotStateSLOT_FREE} {
+		for _, port := range []uint16{cport, sport} {
+			if st := slotState(t, p, port); st != want {
+				t.Errorf("read %d after the close: the slot of local port %d is in state %d, want %d", i+1, port, st, want)
+			}
+		}
+		if i == 0 {
+			read()
+		}
+	}
+}
+
+// TestNoSlots checks the option tests use to count TCP in the flow maps:
+// no socket gets a slot.
+func TestNoSlots(t *testing.T) {
+	p := loadAttached(t, Options{MaxFlows: 4096, NoSlots: true})
+	client, server := tcpPair(t)
+	defer client.Close()
+	defer server.Close()
+	if _, err := client.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(server, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*net.TCPConn{client, server} {
+		port := uint16(c.LocalAddr().(*net.TCPAddr).Port)
+		if st := slotState(t, p, port); st != netflowSlotStateSLOT_FREE {
+			t.Errorf("local port %d has a slot in state %d", port, st)
+		}
+	}
+}
+
+// TestReconnectedSocket disconnects a TCP socket (connect with AF_UNSPEC)
+// and connects it again elsewhere: the closed connection's slot is read
+// and handed back, the new connection gets a slot of its own, and each
+// connection's bytes come out under its own tuple.
+func TestReconnectedSocket(t *testing.T) {
+	p := loadAttached(t, Options{MaxFlows: 4096})
+	if p.flushSlots[0] == nil {
+		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
+	}
+	hdr := tcpHeaders(t)
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	var servers [2]*net.TCPListener
+	for i := range servers {
+		ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		servers[i] = ln.(*net.TCPListener)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var payload [2]uint64
+	for i, ln := range servers {
+		if i > 0 {
+			// connect(2) with AF_UNSPEC dissolves the association.
+			unspec := unix.RawSockaddr{Family: unix.AF_UNSPEC}
+			if _, _, errno := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec)), unsafe.Sizeof(unspec)); errno != 0 {
+				t.Fatalf("disconnecting: %v", errno)
+			}
+		}
+		remote := uint16(ln.Addr().(*net.TCPAddr).Port)
+		if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: int(remote)}); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		s, err := ln.AcceptTCP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		sa, err := unix.Getsockname(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := uint16(sa.(*unix.SockaddrInet4).Port)
+		// The handshake, with its SYN options, and the previous
+		// connection's end go with this read.
+		if _, err := p.Drain(func([]Flow) {}); err != nil {
+			t.Fatal(err)
+		}
+		n := 1000 * (i + 1)
+		if _, err := unix.Write(fd, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		if st := slotState(t, p, local); st != netflowSlotStateSLOT_ON {
+			t.Fatalf("connection %d: the socket's slot is in state %d, want %d (counting)", i, st, netflowSlotStateSLOT_ON)
+		}
+		if _, err := p.Drain(func(fs []Flow) {
+			for _, f := range fs {
+				if f.Proto == 6 && f.Local.Port() == local && f.Remote.Port() == remote {
+					payload[i] += f.TxBytes - f.TxPackets*hdr
+				}
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, got := range payload {
+		if want := uint64(1000 * (i + 1)); got != want {
+			t.Errorf("connection %d: read %d payload bytes sent, want %d", i, got, want)
+		}
+	}
+}
+
+// TestSlotKeepsItsTuple DNATs a connection on the way out, as kube-proxy
+// does for host processes that connect to a Service, in a network
+// namespace the test owns: the client's packets leave with the backend's
+// address and come back with the Service's. Each packet still counts under
+// its own tuple, as the flow maps count it, whichever of them the socket's
+// slot took.
+func TestSlotKeepsItsTuple(t *testing.T) {
+	p := loadAttached(t, Options{MaxFlows: 4096})
+	if p.flushSlots[0] == nil {
+		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft is not installed")
+	}
+	hdr := tcpHeaders(t)
+	ns := fmt.Sprintf("nfslot-%d", os.Getpid())
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	ip("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	const backend, service = "10.77.0.1", "198.18.0.1"
+	ip("-n", ns, "link", "set", "lo", "up")
+	ip("-n", ns, "addr", "add", backend+"/32", "dev", "lo")
+	ip("-n", ns, "route", "add", service+"/32", "dev", "lo")
+
+	type result struct {
+		local, port uint16
+		err         error
+	}
+	ready := make(chan uint16)
+	nat := make(chan error)
+	done := make(chan result)
+	const n = 20_000
+	go func() {
+		// The sockets are made in the namespace: this thread enters it
+		// and, locked to this goroutine, ends with it.
+		runtime.LockOSThread()
+		r := result{}
+		defer func() { done <- r }()
+		f, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			r.err = err
+			close(ready)
+			return
+		}
+		defer f.Close()
+		if r.err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); r.err != nil {
+			close(ready)
+			return
+		}
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		ln, err := lc.Listen(context.Background(), "tcp4", backend+":0")
+		if err != nil {
+			r.err = err
+			close(ready)
+			return
+		}
+		defer ln.Close()
+		r.port = uint16(ln.Addr().(*net.TCPAddr).Port)
+		ready <- r.port
+		if r.err = <-nat; r.err != nil {
+			return
+		}
+		c, err := net.DialTCP("tcp4", nil, &net.TCPAddr{IP: net.ParseIP(service), Port: 80})
+		if err != nil {
+			r.err = err
+			return
+		}
+		defer c.Close()
+		s, err := ln.(*net.TCPListener).AcceptTCP()
+		if err != nil {
+			r.err = err
+			return
+		}
+		defer s.Close()
+		r.local = uint16(c.LocalAddr().(*net.TCPAddr).Port)
+		if _, r.err = c.Write(make([]byte, n)); r.err != nil {
+			return
+		}
+		_, r.err = io.ReadFull(s, make([]byte, n))
+	}()
+	port, ok := <-ready
+	if !ok {
+		t.Fatal((<-done).err)
+	}
+	rules := fmt.Sprintf(`table ip nfslot {
+	chain out { type nat hook output priority -100; ip daddr %s tcp dport 80 dnat to %s:%d; }
+}`, service, backend, port)
+	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		nat <- err
+		<-done
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+	nat <- nil
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+
+	var toBackend, fromService Flow
+	if _, err := p.Drain(func(fs []Flow) {
+		for _, f := range fs {
+			if f.Proto != 6 || f.Local.Port() != r.local {
+				continue
+			}
+			switch f.Remote.String() {
+			case fmt.Sprintf("%s:%d", backend, port):
+				toBackend.TxBytes += f.TxBytes
+				toBackend.TxPackets += f.TxPackets
+				toBackend.RxBytes += f.RxBytes
+			case service + ":80":
+				fromService.TxBytes += f.TxBytes
+				fromService.RxBytes += f.RxBytes
+			default:
+				t.Errorf("a flow of the client to %s", f.Remote)
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if slotState(t, p, r.local) == netflowSlotStateSLOT_FREE {
+		t.Error("the client's socket got no slot")
+	}
+	if got := toBackend.TxBytes - toBackend.TxPackets*hdr; toBackend.RxBytes != 0 || got < n || got > n+8 {
+		t.Errorf("to the backend: sent %d payload bytes and received %d bytes, want %d (+8 of SYN options) and none", got, toBackend.RxBytes, n)
+	}
+	if fromService.TxBytes != 0 || fromService.RxBytes == 0 {
+		t.Errorf("from the service: sent %d bytes and received %d, want none and the acknowledgements", fromService.TxBytes, fromService.RxBytes)
+	}
+}
+
+// BenchmarkFlushSlots measures what the slots add to each read: the walk
+// of every slot by the flush program, with every slot free, and with every
+// slot counting a flow of its own that it moves into the flow map.
+func BenchmarkFlushSlots(b *testing.B) {
+	for _, full := range []bool{false, true} {
+		name := map[bool]string{false: "free", true: "full"}[full]
+		b.Run(name, func(b *testing.B) {
+			p := newDrainProbe(b, true)
+			n := int(p.maps.Slots.MaxEntries())
+			idx := make([]uint32, n)
+			slots := make([]netflowSlot, n)
+			for i := range slots {
+				idx[i] = uint32(i)
+				sl := &slots[i]
+				sl.State = uint32(netflowSlotStateSLOT_ON)
+				sl.Key.Proto = 6
+				sl.Key.Laddr[10], sl.Key.Laddr[11], sl.Key.Laddr[12] = 0xff, 0xff, 10
+				sl.Key.Raddr[10], sl.Key.Raddr[11], sl.Key.Raddr[12] = 0xff, 0xff, 10
+				sl.Key.Lport, sl.Key.Rport = uint16(i), 443
+				sl.TxBytes, sl.TxPackets = 1500, 1
+				sl.Owner.Pid = 1
+			}
+			want := 0
+			if full {
+				want = n
+			}
+			for range b.N {
+				b.StopTimer()
+				if full {
+					if _, err := p.maps.Slots.BatchUpdate(idx, slots, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				if _, err := p.flushSlots[0].Run(&ebpf.RunOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if got := countEntries(p.maps.FlowsA); got != want {
+					b.Fatalf("the flush moved %d flows, want %d", got, want)
+				}
+				var k netflowFlowKey
+				for p.maps.FlowsA.NextKey(nil, &k) == nil {
+					if err := p.maps.FlowsA.Delete(&k); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/interval")
+		})
+	}
+}
