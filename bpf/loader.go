@@ -117,6 +117,7 @@ type mapObjects struct {
 	Stats       *ebpf.Map `ebpf:"stats"`
 	Slots       *ebpf.Map `ebpf:"slots"`
 	NextSlot    *ebpf.Map `ebpf:"next_slot"`
+	SlotsUsed   *ebpf.Map `ebpf:"slots_used"`
 	DNSEvents   *ebpf.Map `ebpf:"dns_events"`
 	TupleOwners *ebpf.Map `ebpf:"tuple_owners"`
 }
@@ -124,12 +125,12 @@ type mapObjects struct {
 func (m *mapObjects) replacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
 		"owners": m.Owners, "flows_a": m.FlowsA, "flows_b": m.FlowsB, "barrier": m.Barrier,
-		"stats": m.Stats, "slots": m.Slots, "next_slot": m.NextSlot, "dns_events": m.DNSEvents, "tuple_owners": m.TupleOwners,
+		"stats": m.Stats, "slots": m.Slots, "next_slot": m.NextSlot, "slots_used": m.SlotsUsed, "dns_events": m.DNSEvents, "tuple_owners": m.TupleOwners,
 	}
 }
 
 func (m *mapObjects) close() {
-	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.Slots, m.NextSlot, m.DNSEvents, m.TupleOwners} {
+	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.Slots, m.NextSlot, m.SlotsUsed, m.DNSEvents, m.TupleOwners} {
 		if mp != nil {
 			mp.Close()
 		}

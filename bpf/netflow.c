@@ -79,6 +79,7 @@ enum slot_state {
 };
 
 #define NSLOTS 16384
+#define SLOT_WORDS (NSLOTS / 64)
 
 struct slot {
 	__u32 state;
@@ -201,6 +202,19 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } next_slot SEC(".maps");
+
+/* A bit per slot that is not free, so the walk each interval reads 2 KiB
+ * plus the slots in use, rather than a cache line per slot. */
+struct slot_bits {
+	__u64 w[SLOT_WORDS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct slot_bits);
+} slots_used SEC(".maps");
 
 /* Replacing an element of a map-of-maps waits for every program that is
  * running (the kernel calls synchronize_rcu). User space does so after it
@@ -959,7 +973,8 @@ int sock_ops(struct bpf_sock_ops *ops)
 		 * the socket counts in the flow maps. */
 		__u32 zero = 0;
 		__u32 *next = bpf_map_lookup_elem(&next_slot, &zero);
-		if (!next)
+		struct slot_bits *used = bpf_map_lookup_elem(&slots_used, &zero);
+		if (!next || !used)
 			return 1;
 		__u32 start = __sync_fetch_and_add(next, 1);
 #pragma unroll
@@ -968,11 +983,14 @@ int sock_ops(struct bpf_sock_ops *ops)
 			struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
 			if (!sl || __sync_val_compare_and_swap(&sl->state, SLOT_FREE, SLOT_ARMED) != SLOT_FREE)
 				continue;
-			/* The slot is only given when its close will be seen. */
-			if (bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG))
+			/* The slot is only given when its close will be seen,
+			 * and once the walk will see it. */
+			if (bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG)) {
 				sl->state = SLOT_FREE;
-			else
-				s->slot = idx + 1;
+				return 1;
+			}
+			__sync_fetch_and_or(&used->w[(idx / 64) & (SLOT_WORDS - 1)], 1ULL << (idx % 64));
+			s->slot = idx + 1;
 			return 1;
 		}
 		return 1;
@@ -1000,11 +1018,11 @@ int sock_ops(struct bpf_sock_ops *ops)
 	return 1;
 }
 
-/* walk_slot flushes one slot into flows, and frees a closed slot two reads
+/* walk_slot flushes slot idx into flows, and frees a closed slot two reads
  * later: each read follows a wait for running programs, so by then no
  * packet program that took the slot's index from its socket before the
  * close can still add to it. */
-static __always_inline long walk_slot(struct slot *sl, void *flows)
+static __always_inline void walk_slot(struct slot *sl, void *flows, struct slot_bits *used, __u32 idx)
 {
 	switch (sl->state) {
 	case SLOT_ON:
@@ -1016,20 +1034,55 @@ static __always_inline long walk_slot(struct slot *sl, void *flows)
 		break;
 	case SLOT_DEAD:
 		flush_slot(flows, sl, false);
+		/* The bit goes first: a slot handed out again gets it back. */
+		__sync_fetch_and_and(&used->w[(idx / 64) & (SLOT_WORDS - 1)], ~(1ULL << (idx % 64)));
 		sl->state = SLOT_FREE;
 		break;
 	}
+}
+
+struct walk {
+	struct slot_bits *used;
+	__u64 word;
+	__u32 base;
+	__u32 into_b; /* flows_b, else flows_a */
+};
+
+static long walk_bit(__u64 bit, struct walk *w)
+{
+	if (!(w->word & (1ULL << bit)))
+		return 0;
+	__u32 idx = w->base + bit;
+	struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
+	if (!sl)
+		return 1;
+	if (w->into_b)
+		walk_slot(sl, &flows_b, w->used, idx);
+	else
+		walk_slot(sl, &flows_a, w->used, idx);
 	return 0;
 }
 
-static long walk_slot_a(void *map, __u32 *idx, struct slot *sl, void *ctx)
+static long walk_word(__u64 i, struct walk *w)
 {
-	return walk_slot(sl, &flows_a);
+	__u64 word = w->used->w[i & (SLOT_WORDS - 1)];
+	if (!word)
+		return 0;
+	w->word = word;
+	w->base = i * 64;
+	bpf_loop(64, walk_bit, w, 0);
+	return 0;
 }
 
-static long walk_slot_b(void *map, __u32 *idx, struct slot *sl, void *ctx)
+static __always_inline int flush_slots(bool into_b)
 {
-	return walk_slot(sl, &flows_b);
+	__u32 zero = 0;
+	struct walk w = {.into_b = into_b};
+	w.used = bpf_map_lookup_elem(&slots_used, &zero);
+	if (!w.used)
+		return 0;
+	bpf_loop(SLOT_WORDS, walk_word, &w, 0);
+	return 0;
 }
 
 /* Run from user space (BPF_PROG_RUN) after the switch and before the
@@ -1037,15 +1090,13 @@ static long walk_slot_b(void *map, __u32 *idx, struct slot *sl, void *ctx)
 SEC("syscall")
 int flush_slots_a(void *ctx)
 {
-	bpf_for_each_map_elem(&slots, walk_slot_a, 0, 0);
-	return 0;
+	return flush_slots(false);
 }
 
 SEC("syscall")
 int flush_slots_b(void *ctx)
 {
-	bpf_for_each_map_elem(&slots, walk_slot_b, 0, 0);
-	return 0;
+	return flush_slots(true);
 }
 
 /* ---------------------------------------------------------------------------

@@ -81,6 +81,11 @@ type netflowSlot struct {
 	Owner     netflowOwner
 }
 
+type netflowSlotBits struct {
+	_ structs.HostLayout
+	W [256]uint64
+}
+
 type netflowSlotState uint32
 
 const (
@@ -121,6 +126,7 @@ const (
 	netflowMapNextSlot             = "next_slot"
 	netflowMapOwners               = "owners"
 	netflowMapSlots                = "slots"
+	netflowMapSlotsUsed            = "slots_used"
 	netflowMapStats                = "stats"
 	netflowMapTupleOwners          = "tuple_owners"
 	netflowProgDrainFlowsA         = "drain_flows_a"
@@ -236,6 +242,7 @@ type netflowMapSpecs struct {
 	NextSlot    *ebpf.MapSpec `ebpf:"next_slot"`
 	Owners      *ebpf.MapSpec `ebpf:"owners"`
 	Slots       *ebpf.MapSpec `ebpf:"slots"`
+	SlotsUsed   *ebpf.MapSpec `ebpf:"slots_used"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	TupleOwners *ebpf.MapSpec `ebpf:"tuple_owners"`
 }
@@ -283,6 +290,7 @@ type netflowMaps struct {
 	NextSlot    *ebpf.Map `ebpf:"next_slot"`
 	Owners      *ebpf.Map `ebpf:"owners"`
 	Slots       *ebpf.Map `ebpf:"slots"`
+	SlotsUsed   *ebpf.Map `ebpf:"slots_used"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 	TupleOwners *ebpf.Map `ebpf:"tuple_owners"`
 }
@@ -297,6 +305,7 @@ func (m *netflowMaps) Close() error {
 		m.NextSlot,
 		m.Owners,
 		m.Slots,
+		m.SlotsUsed,
 		m.Stats,
 		m.TupleOwners,
 	)
