@@ -2,8 +2,11 @@
 # Measures the probe's cost on this machine and prints the figures issue 3
 # asks for:
 #   - TCP throughput with the probe attached / without (iperf3 on loopback,
-#     1 KiB and 128 KiB writes, interleaved runs),
-#   - cost per event of each program (kernel.bpf_stats_enabled, restored after),
+#     1 KiB and 128 KiB writes, interleaved runs, kernel.bpf_stats_enabled
+#     off as on a node: the statistics add two clock reads to every run of
+#     every program),
+#   - cost per event of each program (separate runs with
+#     kernel.bpf_stats_enabled on; the setting is restored after),
 #   - the time to read 50,000 flows (go test -bench Collect50k, and its
 #     parts Drain50k and Records50k),
 #   - the probe's peak RSS and its CPU use while idle.
@@ -58,7 +61,7 @@ import json, sys
 names = {f"{kind}_{way}_{m}": "packet" for kind in ("skb", "pid") for way in ("egress", "ingress") for m in "ab"}
 names |= {"tp_btf_send": "socket", "tp_btf_recv": "socket",
          "tp_send": "socket", "tp_recv": "socket", "fentry_send": "socket", "fentry_recv": "socket",
-         "sock_create": "sock_create"}
+         "sock_create": "sock_create", "sock_ops": "sockops"}
 acc = {}
 for p in json.load(sys.stdin):
     layer = names.get(p.get("name"))
@@ -69,8 +72,7 @@ for layer, (t, n) in sorted(acc.items()):
     print(layer, t, n)'
 }
 
-sysctl -qw kernel.bpf_stats_enabled=1
-declare -A stat_t stat_n
+sysctl -qw kernel.bpf_stats_enabled=0
 for size in 1K 128K; do
 	off=(); on=()
 	for r in $(seq "$ROUNDS"); do
@@ -79,9 +81,6 @@ for size in 1K 128K; do
 		if (( r % 2 )); then off+=("$(throughput "$size")"); fi
 		start_holder
 		on+=("$(throughput "$size")")
-		while read -r layer t n; do
-			stat_t[$layer]=$(( ${stat_t[$layer]:-0} + t )); stat_n[$layer]=$(( ${stat_n[$layer]:-0} + n ))
-		done < <(prog_stats)
 		stop_holder
 		sleep 1 # the kernel frees the probe's maps in the background
 		if (( r % 2 == 0 )); then off+=("$(throughput "$size")"); fi
@@ -93,10 +92,26 @@ mo, mn = statistics.median(off), statistics.median(on)
 print(f"throughput loopback {size:>4} writes: without {mo/1e9:6.2f} Gbit/s, with {mn/1e9:6.2f} Gbit/s, ratio {mn/mo:.3f} (median of {len(off)} interleaved runs; per run: {' '.join(f'{b/a:.2f}' for a, b in zip(off, on))})")
 PY
 done
+
+# Cost per event: the same transfers, with the statistics on.
+declare -A stat_t stat_n
+for size in 1K 128K; do
+	for _ in $(seq "$(( (ROUNDS + 3) / 4 ))"); do
+		start_holder
+		sysctl -qw kernel.bpf_stats_enabled=1
+		throughput "$size" >/dev/null
+		while read -r layer t n; do
+			stat_t[$layer]=$(( ${stat_t[$layer]:-0} + t )); stat_n[$layer]=$(( ${stat_n[$layer]:-0} + n ))
+		done < <(prog_stats)
+		sysctl -qw kernel.bpf_stats_enabled=0
+		stop_holder
+		sleep 1
+	done
+done
 sysctl -qw kernel.bpf_stats_enabled="$prev_stats"
 hookset=$(awk '/hookset/ {print $2}' "$tmp/holder.out")
 echo "hook set: $hookset"
-for layer in packet socket sock_create; do
+for layer in packet socket sock_create sockops; do
 	n=${stat_n[$layer]:-0}
 	if [ "$n" -gt 0 ]; then
 		echo "cost per event, $layer layer: $(( ${stat_t[$layer]} / n )) ns ($n events)"
