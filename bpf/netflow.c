@@ -708,10 +708,9 @@ static __always_inline void flush_slot(void *flows, struct slot *sl, bool keep)
 static __always_inline bool count_on_slot(struct __sk_buff *skb, struct flow_key *k,
 					  bool egress, __u64 bytes, __u64 pkts, struct owner **op)
 {
+	/* bpf_sk_storage_get finds nothing on a socket that is not full
+	 * (request, time-wait): no bpf_sk_fullsock call needed first. */
 	struct bpf_sock *sk = skb->sk;
-	if (!sk)
-		return false;
-	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return false;
 	struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);
