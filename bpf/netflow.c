@@ -655,6 +655,24 @@ static __always_inline struct owner *owner_of(struct __sk_buff *skb, struct flow
 	return o;
 }
 
+/* set_owner fills the owner fields of v from o, pid last: a flow whose pid
+ * is set has its owner. */
+static __always_inline void set_owner(struct flow_val *v, const struct owner *o)
+{
+	v->cgid = o->cgid;
+	v->cgid_v1 = o->cgid_v1;
+	__builtin_memcpy(v->comm, o->comm, sizeof(v->comm));
+	v->pid = o->pid;
+}
+
+/* add_packet adds a packet, or a GSO buffer's packets, to one direction's
+ * counters. */
+static __always_inline void add_packet(__u64 *bytes_ctr, __u64 *pkts_ctr, __u64 bytes, __u64 pkts)
+{
+	__sync_fetch_and_add(bytes_ctr, bytes);
+	__sync_fetch_and_add(pkts_ctr, pkts);
+}
+
 /* flush_slot moves what a slot's counters hold into its flow in flows.
  * Should the map be full, keep puts the counts back for the next flush;
  * without keep they are lost, and counted as a lost flow. */
@@ -675,10 +693,7 @@ static __always_inline void flush_slot(void *flows, struct slot *sl, bool keep)
 		nv.rx_bytes = rxb;
 		nv.tx_packets = txp;
 		nv.rx_packets = rxp;
-		nv.cgid = sl->owner.cgid;
-		nv.cgid_v1 = sl->owner.cgid_v1;
-		__builtin_memcpy(nv.comm, sl->owner.comm, sizeof(nv.comm));
-		nv.pid = sl->owner.pid;
+		set_owner(&nv, &sl->owner);
 		long err = bpf_map_update_elem(flows, &k, &nv, BPF_NOEXIST);
 		if (!err)
 			return;
@@ -686,20 +701,16 @@ static __always_inline void flush_slot(void *flows, struct slot *sl, bool keep)
 			v = bpf_map_lookup_elem(flows, &k);
 		if (!v) {
 			if (keep) {
-				__sync_fetch_and_add(&sl->tx_bytes, txb);
-				__sync_fetch_and_add(&sl->rx_bytes, rxb);
-				__sync_fetch_and_add(&sl->tx_packets, txp);
-				__sync_fetch_and_add(&sl->rx_packets, rxp);
+				add_packet(&sl->tx_bytes, &sl->tx_packets, txb, txp);
+				add_packet(&sl->rx_bytes, &sl->rx_packets, rxb, rxp);
 			} else {
 				stat_inc(STAT_LOST_FLOWS);
 			}
 			return;
 		}
 	}
-	__sync_fetch_and_add(&v->tx_bytes, txb);
-	__sync_fetch_and_add(&v->rx_bytes, rxb);
-	__sync_fetch_and_add(&v->tx_packets, txp);
-	__sync_fetch_and_add(&v->rx_packets, rxp);
+	add_packet(&v->tx_bytes, &v->tx_packets, txb, txp);
+	add_packet(&v->rx_bytes, &v->rx_packets, rxb, rxp);
 }
 
 /* count_on_slot adds a packet of tuple k to the slot of its socket when
@@ -744,13 +755,10 @@ static __always_inline bool count_on_slot(struct __sk_buff *skb, struct flow_key
 	/* Should the socket have closed since the state was read, the adds
 	 * land in a closed slot, which is read twice more before it is
 	 * handed out again. */
-	if (egress) {
-		__sync_fetch_and_add(&sl->tx_bytes, bytes);
-		__sync_fetch_and_add(&sl->tx_packets, pkts);
-	} else {
-		__sync_fetch_and_add(&sl->rx_bytes, bytes);
-		__sync_fetch_and_add(&sl->rx_packets, pkts);
-	}
+	if (egress)
+		add_packet(&sl->tx_bytes, &sl->tx_packets, bytes, pkts);
+	else
+		add_packet(&sl->rx_bytes, &sl->rx_packets, bytes, pkts);
 	*op = &s->owner;
 	return true;
 }
@@ -846,12 +854,8 @@ static __always_inline int count(struct __sk_buff *skb, void *flows, bool egress
 			o = owner_of(skb, &k, l.proto);
 			looked = true;
 		}
-		if (o) {
-			v->cgid = o->cgid;
-			v->cgid_v1 = o->cgid_v1;
-			__builtin_memcpy(v->comm, o->comm, sizeof(v->comm));
-			v->pid = o->pid;
-		}
+		if (o)
+			set_owner(v, o);
 	}
 	if (!v) {
 		if (!looked) {
@@ -867,10 +871,7 @@ static __always_inline int count(struct __sk_buff *skb, void *flows, bool egress
 			nv.rx_packets = pkts;
 		}
 		if (o) {
-			nv.cgid = o->cgid;
-			nv.cgid_v1 = o->cgid_v1;
-			__builtin_memcpy(nv.comm, o->comm, sizeof(nv.comm));
-			nv.pid = o->pid;
+			set_owner(&nv, o);
 		} else {
 			nv.cgid = bpf_skb_cgroup_id(skb);
 		}
@@ -885,13 +886,10 @@ static __always_inline int count(struct __sk_buff *skb, void *flows, bool egress
 		if (!v)
 			goto dns;
 	}
-	if (egress) {
-		__sync_fetch_and_add(&v->tx_bytes, bytes);
-		__sync_fetch_and_add(&v->tx_packets, pkts);
-	} else {
-		__sync_fetch_and_add(&v->rx_bytes, bytes);
-		__sync_fetch_and_add(&v->rx_packets, pkts);
-	}
+	if (egress)
+		add_packet(&v->tx_bytes, &v->tx_packets, bytes, pkts);
+	else
+		add_packet(&v->rx_bytes, &v->rx_packets, bytes, pkts);
 
 dns:
 	/* DNS answers: hand the message to user space. */
