@@ -81,14 +81,22 @@ enum slot_state {
 #define NSLOTS 16384
 #define SLOT_WORDS (NSLOTS / 64)
 
-struct slot {
-	__u32 state;
-	__u32 _pad;
-	struct flow_key key;
+struct slot_counts {
 	__u64 tx_bytes;
 	__u64 rx_bytes;
 	__u64 tx_packets;
 	__u64 rx_packets;
+};
+
+/* A slot has a set of counters per flow map: the packet programs of
+ * flows_a add to counts[0], those of flows_b to counts[1]. Once the
+ * programs of one map are switched out and done, the flush reads that
+ * map's set, so a slot's intervals end exactly where the map's do. */
+struct slot {
+	__u32 state;
+	__u32 _pad;
+	struct flow_key key;
+	struct slot_counts counts[2];
 	struct owner owner;
 };
 
@@ -248,7 +256,11 @@ volatile const __u32 use_tuple_owners = 0;
 volatile const __u32 have_mptcp_helper = 1; /* bpf_skc_to_mptcp_sock in cgroup_skb, 5.19+ */
 volatile const __u32 have_task_in_sock_create = 1; /* bpf_get_current_task_btf in cgroup/sock_create */
 /* Set by the loader when the sockops program is attached and the slot
- * flush programs are loaded: the packet layer may then count on slots. */
+ * flush programs are loaded: the packet layer may then count on slots.
+ * Unlike the helper calls above, the slot code's atomic compare-exchange
+ * (5.12+) is checked by every verifier even where this is 0: only the
+ * skb_* programs carry it (clang leaves it out of pid_*), and kernels
+ * that load skb_* (bpf_get_netns_cookie in cgroup_skb) all have it. */
 volatile const __u32 use_slots = 0;
 
 /* Keep the event type in the object, so bpf2go generates it. */
@@ -673,15 +685,16 @@ static __always_inline void add_packet(__u64 *bytes_ctr, __u64 *pkts_ctr, __u64 
 	__sync_fetch_and_add(pkts_ctr, pkts);
 }
 
-/* flush_slot moves what a slot's counters hold into its flow in flows.
- * Should the map be full, keep puts the counts back for the next flush;
- * without keep they are lost, and counted as a lost flow. */
-static __always_inline void flush_slot(void *flows, struct slot *sl, bool keep)
+/* flush_slot moves what a slot's counters of set hold into its flow in
+ * flows. Should the map be full, keep puts the counts back for a later
+ * flush; without keep they are lost, and counted as a lost flow. */
+static __always_inline void flush_slot(void *flows, struct slot *sl, int set, bool keep)
 {
-	__u64 txb = __sync_lock_test_and_set(&sl->tx_bytes, 0);
-	__u64 rxb = __sync_lock_test_and_set(&sl->rx_bytes, 0);
-	__u64 txp = __sync_lock_test_and_set(&sl->tx_packets, 0);
-	__u64 rxp = __sync_lock_test_and_set(&sl->rx_packets, 0);
+	struct slot_counts *c = &sl->counts[set];
+	__u64 txb = __sync_lock_test_and_set(&c->tx_bytes, 0);
+	__u64 rxb = __sync_lock_test_and_set(&c->rx_bytes, 0);
+	__u64 txp = __sync_lock_test_and_set(&c->tx_packets, 0);
+	__u64 rxp = __sync_lock_test_and_set(&c->rx_packets, 0);
 	if (!(txb | rxb | txp | rxp))
 		return;
 	struct flow_key k;
@@ -701,8 +714,8 @@ static __always_inline void flush_slot(void *flows, struct slot *sl, bool keep)
 			v = bpf_map_lookup_elem(flows, &k);
 		if (!v) {
 			if (keep) {
-				add_packet(&sl->tx_bytes, &sl->tx_packets, txb, txp);
-				add_packet(&sl->rx_bytes, &sl->rx_packets, rxb, rxp);
+				add_packet(&c->tx_bytes, &c->tx_packets, txb, txp);
+				add_packet(&c->rx_bytes, &c->rx_packets, rxb, rxp);
 			} else {
 				stat_inc(STAT_LOST_FLOWS);
 			}
@@ -716,7 +729,7 @@ static __always_inline void flush_slot(void *flows, struct slot *sl, bool keep)
 /* count_on_slot adds a packet of tuple k to the slot of its socket when
  * the slot counts that tuple, claiming an armed slot for it first. False
  * sends the packet to the flow map. */
-static __always_inline bool count_on_slot(struct __sk_buff *skb, struct flow_key *k,
+static __always_inline bool count_on_slot(struct __sk_buff *skb, int set, struct flow_key *k,
 					  bool egress, __u64 bytes, __u64 pkts, struct owner **op)
 {
 	/* bpf_sk_storage_get finds nothing on a socket that is not full
@@ -753,20 +766,22 @@ static __always_inline bool count_on_slot(struct __sk_buff *skb, struct flow_key
 	if ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]))
 		return false;
 	/* Should the socket have closed since the state was read, the adds
-	 * land in a closed slot, which is read twice more before it is
-	 * handed out again. */
+	 * land in a closed slot, whose two sets are read before it is handed
+	 * out again. */
+	struct slot_counts *c = &sl->counts[set];
 	if (egress)
-		add_packet(&sl->tx_bytes, &sl->tx_packets, bytes, pkts);
+		add_packet(&c->tx_bytes, &c->tx_packets, bytes, pkts);
 	else
-		add_packet(&sl->rx_bytes, &sl->rx_packets, bytes, pkts);
+		add_packet(&c->rx_bytes, &c->rx_packets, bytes, pkts);
 	*op = &s->owner;
 	return true;
 }
 
-/* count adds skb to its flow in flows. netns (a constant, like egress: no
- * per-packet branch on a global) keys flows by the network namespace's
- * cookie, else by the owner's pid. */
-static __always_inline int count(struct __sk_buff *skb, void *flows, bool egress, bool netns)
+/* count adds skb to its flow in flows, or to the counters of set in its
+ * socket's slot. netns (a constant, like egress and set: no per-packet
+ * branch on a global) keys flows by the network namespace's cookie, else
+ * by the owner's pid. */
+static __always_inline int count(struct __sk_buff *skb, void *flows, int set, bool egress, bool netns)
 {
 	struct flow_key k = {};
 	struct l3 l = {};
@@ -833,7 +848,8 @@ static __always_inline int count(struct __sk_buff *skb, void *flows, bool egress
 
 	struct owner *o = 0;
 	bool looked = false;
-	if (netns && use_slots && l.proto == IPPROTO_TCP && count_on_slot(skb, &k, egress, bytes, pkts, &o)) {
+	/* A fragment after the first has no ports: it must not claim a slot. */
+	if (netns && use_slots && l.proto == IPPROTO_TCP && !frag && count_on_slot(skb, set, &k, egress, bytes, pkts, &o)) {
 		looked = true;
 		goto dns;
 	}
@@ -931,22 +947,22 @@ dns:
 /* The packet programs: egress and ingress, for each flow map, keyed by the
  * network namespace (skb_*) or, where cgroup_skb cannot read its cookie, by
  * the owner's pid (pid_*). User space loads one of the two kinds. */
-#define PACKET_PROGS(prefix, netns, map)                                      \
+#define PACKET_PROGS(prefix, netns, map, set)                                 \
 	SEC("cgroup_skb/egress")                                              \
 	int prefix##_egress_##map(struct __sk_buff *skb)                      \
 	{                                                                     \
-		return count(skb, &flows_##map, true, netns);                 \
+		return count(skb, &flows_##map, set, true, netns);            \
 	}                                                                     \
 	SEC("cgroup_skb/ingress")                                             \
 	int prefix##_ingress_##map(struct __sk_buff *skb)                     \
 	{                                                                     \
-		return count(skb, &flows_##map, false, netns);                \
+		return count(skb, &flows_##map, set, false, netns);           \
 	}
 
-PACKET_PROGS(skb, true, a)
-PACKET_PROGS(skb, true, b)
-PACKET_PROGS(pid, false, a)
-PACKET_PROGS(pid, false, b)
+PACKET_PROGS(skb, true, a, 0)
+PACKET_PROGS(skb, true, b, 1)
+PACKET_PROGS(pid, false, a, 0)
+PACKET_PROGS(pid, false, b, 1)
 
 /* ---------------------------------------------------------------------------
  * Slots
@@ -986,7 +1002,9 @@ int sock_ops(struct bpf_sock_ops *ops)
 				sl->state = SLOT_FREE;
 				return 1;
 			}
-			__sync_fetch_and_or(&used->w[(idx / 64) & (SLOT_WORDS - 1)], 1ULL << (idx % 64));
+			/* A fetching OR: ordered before the index is stored. */
+			__u64 prev = __sync_fetch_and_or(&used->w[(idx / 64) & (SLOT_WORDS - 1)], 1ULL << (idx % 64));
+			barrier_var(prev);
 			s->slot = idx + 1;
 			return 1;
 		}
@@ -1015,26 +1033,31 @@ int sock_ops(struct bpf_sock_ops *ops)
 	return 1;
 }
 
-/* walk_slot flushes slot idx into flows, and frees a closed slot two reads
- * later: each read follows a wait for running programs, so by then no
- * packet program that took the slot's index from its socket before the
- * close can still add to it. */
-static __always_inline void walk_slot(struct slot *sl, void *flows, struct slot_bits *used, __u32 idx)
+/* walk_slot flushes the counters of set (those of the flow map just
+ * switched out) of slot idx into flows, and frees a closed slot two reads
+ * later, with both sets read: each read follows a wait for running
+ * programs, so by then no packet program that took the slot's index from
+ * its socket before the close can still add to it. */
+static __always_inline void walk_slot(struct slot *sl, void *flows, int set, struct slot_bits *used, __u32 idx)
 {
 	switch (sl->state) {
 	case SLOT_ON:
-		flush_slot(flows, sl, true);
+		flush_slot(flows, sl, set, true);
 		break;
 	case SLOT_CLOSED:
-		flush_slot(flows, sl, true);
+		flush_slot(flows, sl, set, true);
 		sl->state = SLOT_DEAD;
 		break;
-	case SLOT_DEAD:
-		flush_slot(flows, sl, false);
-		/* The bit goes first: a slot handed out again gets it back. */
-		__sync_fetch_and_and(&used->w[(idx / 64) & (SLOT_WORDS - 1)], ~(1ULL << (idx % 64)));
+	case SLOT_DEAD: {
+		flush_slot(flows, sl, set, false);
+		flush_slot(flows, sl, set ^ 1, false);
+		/* The bit goes first, and the fetching AND orders it before the
+		 * state (arm64 too): a slot handed out again gets it back. */
+		__u64 prev = __sync_fetch_and_and(&used->w[(idx / 64) & (SLOT_WORDS - 1)], ~(1ULL << (idx % 64)));
+		barrier_var(prev);
 		sl->state = SLOT_FREE;
 		break;
+	}
 	}
 }
 
@@ -1054,9 +1077,9 @@ static long walk_bit(__u64 bit, struct walk *w)
 	if (!sl)
 		return 1;
 	if (w->into_b)
-		walk_slot(sl, &flows_b, w->used, idx);
+		walk_slot(sl, &flows_b, 1, w->used, idx);
 	else
-		walk_slot(sl, &flows_a, w->used, idx);
+		walk_slot(sl, &flows_a, 0, w->used, idx);
 	return 0;
 }
 

@@ -70,15 +70,18 @@ type netflowOwner struct {
 }
 
 type netflowSlot struct {
-	_         structs.HostLayout
-	State     uint32
-	Pad       uint32
-	Key       netflowFlowKey
-	TxBytes   uint64
-	RxBytes   uint64
-	TxPackets uint64
-	RxPackets uint64
-	Owner     netflowOwner
+	_      structs.HostLayout
+	State  uint32
+	Pad    uint32
+	Key    netflowFlowKey
+	Counts [2]struct {
+		_         structs.HostLayout
+		TxBytes   uint64
+		RxBytes   uint64
+		TxPackets uint64
+		RxPackets uint64
+	}
+	Owner netflowOwner
 }
 
 type netflowSlotBits struct {
