@@ -71,8 +71,10 @@ type Probe struct {
 	// namespace's cookie (else by their owner's pid).
 	netnsScoped bool
 	// flushSlots move the counters of the sockets' slots into flow map i;
-	// nil where the packet layer does not count on slots.
+	// nil where the packet layer does not count on slots. slotLink
+	// attaches the sockops program, which hands out the slots.
 	flushSlots [2]*ebpf.Program
+	slotLink   link.Link
 	ring       *ringbuf.Reader
 	closed     sync.Once
 	mu         sync.Mutex
@@ -312,6 +314,17 @@ func Load(opts Options) (_ *Probe, err error) {
 	p.progs = append(p.progs, pkt.SockCreate)
 	p.iter = pkt.Iter
 	p.count, err = loadCount(p.netnsScoped, load)
+	if err != nil && p.flushSlots[0] != nil {
+		// The slot code is the newest part of the packet programs: should
+		// the verifier refuse it, count without slots.
+		if opts.Logf != nil {
+			opts.Logf("the packet programs do not load with slots, every packet looks up its flow (slower): %v", err)
+		}
+		p.dropSlots()
+		if err = spec.Variables["use_slots"].Set(uint32(0)); err == nil {
+			p.count, err = loadCount(p.netnsScoped, load)
+		}
+	}
 	for _, c := range p.count {
 		for _, prog := range []*ebpf.Program{c.egress, c.ingress} {
 			if prog != nil {
@@ -374,7 +387,19 @@ func (p *Probe) attachSlots(load func(any) error, cgroupRoot string) error {
 		return fmt.Errorf("attaching the sockops program to the cgroup2 root %s: %w", cgroupRoot, err)
 	}
 	p.links = append(p.links, l)
+	p.slotLink = l
 	return nil
+}
+
+// dropSlots detaches the sockops program: no socket gets a slot any more,
+// and Drain no longer flushes them.
+func (p *Probe) dropSlots() {
+	if p.slotLink != nil {
+		p.slotLink.Close()
+		p.links = slices.DeleteFunc(p.links, func(l link.Link) bool { return l == p.slotLink })
+		p.slotLink = nil
+	}
+	p.flushSlots = [2]*ebpf.Program{}
 }
 
 // loadSlots loads the slot programs: Drain runs the flush programs, and the
