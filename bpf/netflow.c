@@ -969,7 +969,10 @@ PACKET_PROGS(pid, false, b, 1)
  */
 
 /* sockops: hand a slot to a TCP socket when it is established (asking for
- * its state changes), and take it back when the socket closes. */
+ * its state changes), and take it back when the socket closes. Should
+ * another sockops program set the socket's callback flags without keeping
+ * ours, the close goes unseen: the slot stays taken for good (what it
+ * counted still comes out), and the pool has one slot less. */
 SEC("sockops")
 int sock_ops(struct bpf_sock_ops *ops)
 {
