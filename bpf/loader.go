@@ -49,6 +49,10 @@ type Options struct {
 	// NoSlots makes the packet layer count every packet in the flow maps,
 	// as it does on kernels that cannot give TCP sockets slots (for tests).
 	NoSlots bool
+	// SlotIdleReads is the number of Drains in a row that find nothing
+	// counted in a slot before it is taken back from its socket. Default
+	// 60.
+	SlotIdleReads int
 	// Logf, when set, receives one line per hook set that failed.
 	Logf func(format string, args ...any)
 }
@@ -242,6 +246,11 @@ func Load(opts Options) (_ *Probe, err error) {
 	}
 	for _, name := range []string{"flows_a", "flows_b"} {
 		spec.Maps[name].MaxEntries = uint32(opts.MaxFlows)
+	}
+	if opts.SlotIdleReads > 0 {
+		if err := spec.Variables["slot_idle_reads"].Set(uint32(opts.SlotIdleReads)); err != nil {
+			return nil, fmt.Errorf("configuring the slots: %w", err)
+		}
 	}
 
 	cache := btf.NewCache()

@@ -94,18 +94,21 @@ struct slot_counts {
  * map's set, so a slot's intervals end exactly where the map's do. */
 struct slot {
 	__u32 state;
-	__u32 _pad;
+	__u32 gen; /* counts the slot's uses: a socket holds the one it got */
 	struct flow_key key;
 	struct slot_counts counts[2];
 	struct owner owner;
+	__u32 idle; /* reads in a row that found nothing counted */
+	__u32 _pad;
 };
 
 /* What a socket carries: its owner first, so a pointer to it is a pointer
  * to the owner. */
 struct sock_state {
 	struct owner owner;
-	__u32 slot; /* index of the socket's slot + 1; 0: none */
-	__u32 _pad;
+	/* The socket's slot: its generation << 32 | its index + 1; 0: none.
+	 * One 64-bit word, so a packet never sees one without the other. */
+	__u64 slot;
 };
 
 /* The owner is looked up when the flow enters the interval's map, and
@@ -262,6 +265,11 @@ volatile const __u32 have_task_in_sock_create = 1; /* bpf_get_current_task_btf i
  * skb_* programs carry it (clang leaves it out of pid_*), and kernels
  * that load skb_* (bpf_get_netns_cookie in cgroup_skb) all have it. */
 volatile const __u32 use_slots = 0;
+/* A slot that counts nothing for this many reads in a row is taken back
+ * from its socket, whose packets then go to the flow maps: idle sockets
+ * do not keep slots from busy ones, and a slot whose close went unseen
+ * comes back. Set by the loader (a minute at the default interval). */
+volatile const __u32 slot_idle_reads = 60;
 
 /* Keep the event type in the object, so bpf2go generates it. */
 const struct dns_event *unused_dns_event __attribute__((unused));
@@ -329,6 +337,20 @@ int sock_create(void *ctx)
 	return 1;
 }
 
+/* slot_of returns the slot that handle names, while it is still the
+ * socket's: a slot taken back and handed out again has another generation. */
+static __always_inline struct slot *slot_of(__u64 handle)
+{
+	__u32 idx = (__u32)handle;
+	if (!idx)
+		return 0;
+	idx--;
+	struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
+	if (!sl || sl->gen != (__u32)(handle >> 32))
+		return 0;
+	return sl;
+}
+
 /* Socket layer with BTF pointers (tp_btf, fentry): refresh the owner in
  * process context. The fast path is one sk_storage lookup and a compare. */
 static __always_inline void attribute_sk(struct sock *sk)
@@ -349,14 +371,9 @@ static __always_inline void attribute_sk(struct sock *sk)
 	}
 	owner_from_current(o, pid);
 	/* The socket's slot keeps a copy, for its flush. */
-	struct sock_state *st = (struct sock_state *)o;
-	__u32 idx = st->slot;
-	if (idx) {
-		idx--;
-		struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
-		if (sl)
-			__builtin_memcpy(&sl->owner, o, sizeof(sl->owner));
-	}
+	struct slot *sl = slot_of(((struct sock_state *)o)->slot);
+	if (sl)
+		__builtin_memcpy(&sl->owner, o, sizeof(sl->owner));
 }
 
 SEC("tp_btf/sock_send_length")
@@ -688,7 +705,7 @@ static __always_inline void add_packet(__u64 *bytes_ctr, __u64 *pkts_ctr, __u64 
 /* flush_slot moves what a slot's counters of set hold into its flow in
  * flows. Should the map be full, keep puts the counts back for a later
  * flush; without keep they are lost, and counted as a lost flow. */
-static __always_inline void flush_slot(void *flows, struct slot *sl, int set, bool keep)
+static __always_inline bool flush_slot(void *flows, struct slot *sl, int set, bool keep)
 {
 	struct slot_counts *c = &sl->counts[set];
 	__u64 txb = __sync_lock_test_and_set(&c->tx_bytes, 0);
@@ -696,7 +713,7 @@ static __always_inline void flush_slot(void *flows, struct slot *sl, int set, bo
 	__u64 txp = __sync_lock_test_and_set(&c->tx_packets, 0);
 	__u64 rxp = __sync_lock_test_and_set(&c->rx_packets, 0);
 	if (!(txb | rxb | txp | rxp))
-		return;
+		return false;
 	struct flow_key k;
 	__builtin_memcpy(&k, &sl->key, sizeof(k));
 	struct flow_val *v = bpf_map_lookup_elem(flows, &k);
@@ -709,7 +726,7 @@ static __always_inline void flush_slot(void *flows, struct slot *sl, int set, bo
 		set_owner(&nv, &sl->owner);
 		long err = bpf_map_update_elem(flows, &k, &nv, BPF_NOEXIST);
 		if (!err)
-			return;
+			return true;
 		if (err == -EEXIST)
 			v = bpf_map_lookup_elem(flows, &k);
 		if (!v) {
@@ -719,11 +736,12 @@ static __always_inline void flush_slot(void *flows, struct slot *sl, int set, bo
 			} else {
 				stat_inc(STAT_LOST_FLOWS);
 			}
-			return;
+			return true;
 		}
 	}
 	add_packet(&v->tx_bytes, &v->tx_packets, txb, txp);
 	add_packet(&v->rx_bytes, &v->rx_packets, rxb, rxp);
+	return true;
 }
 
 /* count_on_slot adds a packet of tuple k to the slot of its socket when
@@ -740,11 +758,7 @@ static __always_inline bool count_on_slot(struct __sk_buff *skb, int set, struct
 	struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);
 	if (!s)
 		return false;
-	__u32 idx = s->slot;
-	if (!idx)
-		return false;
-	idx--;
-	struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
+	struct slot *sl = slot_of(s->slot);
 	if (!sl)
 		return false;
 	__u32 state = sl->state;
@@ -971,8 +985,8 @@ PACKET_PROGS(pid, false, b, 1)
 /* sockops: hand a slot to a TCP socket when it is established (asking for
  * its state changes), and take it back when the socket closes. Should
  * another sockops program set the socket's callback flags without keeping
- * ours, the close goes unseen: the slot stays taken for good (what it
- * counted still comes out), and the pool has one slot less. */
+ * ours, the close goes unseen: the slot comes back once it has been idle
+ * for slot_idle_reads reads. */
 SEC("sockops")
 int sock_ops(struct bpf_sock_ops *ops)
 {
@@ -982,8 +996,10 @@ int sock_ops(struct bpf_sock_ops *ops)
 	switch (ops->op) {
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
+		/* A socket whose slot was taken back for idleness gets none
+		 * again until it connects anew. */
 		struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);
-		if (!s || s->slot)
+		if (!s || slot_of(s->slot))
 			return 1;
 		/* A few tries from a moving start; when they are all taken,
 		 * the socket counts in the flow maps. */
@@ -1005,10 +1021,14 @@ int sock_ops(struct bpf_sock_ops *ops)
 				sl->state = SLOT_FREE;
 				return 1;
 			}
-			/* A fetching OR: ordered before the index is stored. */
+			__u32 gen = sl->gen + 1;
+			sl->gen = gen;
+			sl->idle = 0;
+			/* A fetching OR: ordered before the socket's handle is
+			 * stored. */
 			__u64 prev = __sync_fetch_and_or(&used->w[(idx / 64) & (SLOT_WORDS - 1)], 1ULL << (idx % 64));
 			barrier_var(prev);
-			s->slot = idx + 1;
+			s->slot = ((__u64)gen << 32) | (idx + 1);
 			return 1;
 		}
 		return 1;
@@ -1019,15 +1039,13 @@ int sock_ops(struct bpf_sock_ops *ops)
 		struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);
 		if (!s)
 			return 1;
-		__u32 idx = s->slot;
-		if (!idx)
-			return 1;
 		/* The socket leaves the slot: its later packets, and those of a
 		 * next connection, go to the flow maps or to a new slot. What
-		 * the slot holds is read with the others. */
+		 * the slot holds is read with the others. A slot already taken
+		 * back for idleness may serve another socket by now: its
+		 * generation tells. */
+		struct slot *sl = slot_of(s->slot);
 		s->slot = 0;
-		idx--;
-		struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
 		if (sl)
 			__sync_lock_test_and_set(&sl->state, SLOT_CLOSED);
 		return 1;
@@ -1044,9 +1062,22 @@ int sock_ops(struct bpf_sock_ops *ops)
 static __always_inline void walk_slot(struct slot *sl, void *flows, int set, struct slot_bits *used, __u32 idx)
 {
 	switch (sl->state) {
-	case SLOT_ON:
-		flush_slot(flows, sl, set, true);
+	case SLOT_ARMED:
+	case SLOT_ON: {
+		struct slot_counts *next = &sl->counts[set ^ 1];
+		if (flush_slot(flows, sl, set, true) || next->tx_packets || next->rx_packets) {
+			sl->idle = 0;
+			break;
+		}
+		if (++sl->idle < slot_idle_reads)
+			break;
+		/* Idle for long: take the slot back. The new generation keeps
+		 * the socket out; a packet that got in before adds to a closed
+		 * slot, which is read like any other. */
+		sl->gen++;
+		__sync_lock_test_and_set(&sl->state, SLOT_CLOSED);
 		break;
+	}
 	case SLOT_CLOSED:
 		flush_slot(flows, sl, set, true);
 		sl->state = SLOT_DEAD;

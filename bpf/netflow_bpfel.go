@@ -72,7 +72,7 @@ type netflowOwner struct {
 type netflowSlot struct {
 	_      structs.HostLayout
 	State  uint32
-	Pad    uint32
+	Gen    uint32
 	Key    netflowFlowKey
 	Counts [2]struct {
 		_         structs.HostLayout
@@ -82,6 +82,8 @@ type netflowSlot struct {
 		RxPackets uint64
 	}
 	Owner netflowOwner
+	Idle  uint32
+	Pad   uint32
 }
 
 type netflowSlotBits struct {
@@ -103,8 +105,7 @@ const (
 type netflowSockState struct {
 	_     structs.HostLayout
 	Owner netflowOwner
-	Slot  uint32
-	Pad   uint32
+	Slot  uint64
 }
 
 type netflowTupleKey struct {
@@ -157,6 +158,7 @@ const (
 	netflowProgTpSend              = "tp_send"
 	netflowVarHaveMptcpHelper      = "have_mptcp_helper"
 	netflowVarHaveTaskInSockCreate = "have_task_in_sock_create"
+	netflowVarSlotIdleReads        = "slot_idle_reads"
 	netflowVarUnusedDnsEvent       = "unused_dns_event"
 	netflowVarUnusedDrainArgs      = "unused_drain_args"
 	netflowVarUnusedFlowRec        = "unused_flow_rec"
@@ -256,6 +258,7 @@ type netflowMapSpecs struct {
 type netflowVariableSpecs struct {
 	HaveMptcpHelper      *ebpf.VariableSpec `ebpf:"have_mptcp_helper"`
 	HaveTaskInSockCreate *ebpf.VariableSpec `ebpf:"have_task_in_sock_create"`
+	SlotIdleReads        *ebpf.VariableSpec `ebpf:"slot_idle_reads"`
 	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.VariableSpec `ebpf:"unused_drain_args"`
 	UnusedFlowRec        *ebpf.VariableSpec `ebpf:"unused_flow_rec"`
@@ -320,6 +323,7 @@ func (m *netflowMaps) Close() error {
 type netflowVariables struct {
 	HaveMptcpHelper      *ebpf.Variable `ebpf:"have_mptcp_helper"`
 	HaveTaskInSockCreate *ebpf.Variable `ebpf:"have_task_in_sock_create"`
+	SlotIdleReads        *ebpf.Variable `ebpf:"slot_idle_reads"`
 	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.Variable `ebpf:"unused_drain_args"`
 	UnusedFlowRec        *ebpf.Variable `ebpf:"unused_flow_rec"`

@@ -372,6 +372,80 @@ func TestReconnectedSocket(t *testing.T) {
 	}
 }
 
+// TestIdleSlotTakenBack leaves a connection idle for as many reads as the
+// probe allows: its slots are taken back, read twice more and freed, and
+// the connection's later bytes count, exactly, in the flow maps.
+func TestIdleSlotTakenBack(t *testing.T) {
+	const idle = 2
+	p := loadAttached(t, Options{MaxFlows: 4096, SlotIdleReads: idle})
+	if p.flushSlots[0] == nil {
+		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
+	}
+	hdr := tcpHeaders(t)
+	client, server := tcpPair(t)
+	defer client.Close()
+	defer server.Close()
+	cport := uint16(client.LocalAddr().(*net.TCPAddr).Port)
+	sport := uint16(server.LocalAddr().(*net.TCPAddr).Port)
+	ends := []tuple{{cport, sport}, {sport, cport}}
+	// read returns the payload the client sent in this read.
+	read := func() (payload uint64) {
+		t.Helper()
+		if _, err := p.Drain(func(fs []Flow) {
+			for _, f := range fs {
+				if f.Proto == 6 && f.Local.Port() == cport && f.Remote.Port() == sport {
+					payload += f.TxBytes - f.TxPackets*hdr
+				}
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return payload
+	}
+	send := func(n int) {
+		t.Helper()
+		if _, err := client.Write(make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(server, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read() // the handshake
+	send(1000)
+	for _, end := range ends {
+		if st := slotState(t, p, end); st != netflowSlotStateSLOT_ON {
+			t.Fatalf("the slot of %v is in state %d, want %d (counting)", end, st, netflowSlotStateSLOT_ON)
+		}
+	}
+	if got := read(); got != 1000 {
+		t.Errorf("read %d payload bytes sent, want 1000", got)
+	}
+	// A delayed acknowledgement may keep a slot busy for a read more.
+	reads := 0
+	for ; slotState(t, p, ends[0]) == netflowSlotStateSLOT_ON || slotState(t, p, ends[1]) == netflowSlotStateSLOT_ON; reads++ {
+		if reads > idle+2 {
+			t.Fatalf("the slots are still counting after %d idle reads (the probe takes them back after %d)", reads, idle)
+		}
+		read()
+	}
+	t.Logf("the slots were taken back after %d idle reads", reads)
+	read()
+	read()
+	for _, end := range ends {
+		if st := slotState(t, p, end); st != netflowSlotStateSLOT_FREE {
+			t.Errorf("two reads after it was taken back, the slot of %v is in state %d, want %d (free)", end, st, netflowSlotStateSLOT_FREE)
+		}
+	}
+	send(2000)
+	if st := slotState(t, p, ends[0]); st != netflowSlotStateSLOT_FREE {
+		t.Errorf("the client counts in a slot again (state %d)", st)
+	}
+	if got := read(); got != 2000 {
+		t.Errorf("after the slot was taken back: read %d payload bytes sent, want 2000", got)
+	}
+}
+
 // TestSlotKeepsItsTuple DNATs a connection on the way out, as kube-proxy
 // does for host processes that connect to a Service, in a network
 // namespace the test owns: the client's packets leave with the backend's
