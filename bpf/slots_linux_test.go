@@ -102,23 +102,42 @@ func slotMarked(t *testing.T, p *Probe, idx uint32) bool {
 	return used[idx/64]&(1<<(idx%64)) != 0
 }
 
+// slotConnection loads the probe with opts, skipping where the kernel
+// cannot give sockets slots, and connects a client to a server on
+// loopback; ends are the client's tuple and the server's.
+func slotConnection(t *testing.T, opts Options) (p *Probe, client, server *net.TCPConn, ends []tuple) {
+	t.Helper()
+	p = loadAttached(t, opts)
+	if p.flushSlots[0] == nil {
+		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
+	}
+	client, server = tcpPair(t)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	cport := uint16(client.LocalAddr().(*net.TCPAddr).Port)
+	sport := uint16(server.LocalAddr().(*net.TCPAddr).Port)
+	return p, client, server, []tuple{{cport, sport}, {sport, cport}}
+}
+
+// transfer sends n bytes from client to server and waits until they are
+// read.
+func transfer(t *testing.T, client, server *net.TCPConn, n int) {
+	t.Helper()
+	if _, err := client.Write(make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(server, make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSlots follows a TCP connection on loopback through the life of its
 // two slots: each interval's bytes are counted in the slots and come out
 // in that interval while the sockets stay open, with their owner; what the
 // slots hold when the sockets close comes out with the next read, after
 // which the slots are handed back.
 func TestSlots(t *testing.T) {
-	p := loadAttached(t, Options{MaxFlows: 4096})
-	if p.flushSlots[0] == nil {
-		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
-	}
+	p, client, server, ends := slotConnection(t, Options{MaxFlows: 4096})
 	hdr := tcpHeaders(t)
-	client, server := tcpPair(t)
-	defer client.Close()
-	defer server.Close()
-	cport := uint16(client.LocalAddr().(*net.TCPAddr).Port)
-	sport := uint16(server.LocalAddr().(*net.TCPAddr).Port)
-	ends := []tuple{{cport, sport}, {sport, cport}}
 	// total sums every read: in the end both sides agree on every byte
 	// and packet (within one read they may not: a delayed acknowledgement
 	// can leave in one interval and arrive in the next).
@@ -154,19 +173,10 @@ func TestSlots(t *testing.T) {
 		}
 		return c, s
 	}
-	send := func(n int) {
-		t.Helper()
-		if _, err := client.Write(make([]byte, n)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(server, make([]byte, n)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	read() // the handshake
 
 	for i, n := range []int{10_000, 5_000, 300_000} {
-		send(n)
+		transfer(t, client, server, n)
 		for j, end := range ends {
 			st, _, sl := findSlot(t, p, end)
 			if st != netflowSlotStateSLOT_ON {
@@ -377,23 +387,14 @@ func TestReconnectedSocket(t *testing.T) {
 // the connection's later bytes count, exactly, in the flow maps.
 func TestIdleSlotTakenBack(t *testing.T) {
 	const idle = 2
-	p := loadAttached(t, Options{MaxFlows: 4096, SlotIdleReads: idle})
-	if p.flushSlots[0] == nil {
-		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
-	}
+	p, client, server, ends := slotConnection(t, Options{MaxFlows: 4096, SlotIdleReads: idle})
 	hdr := tcpHeaders(t)
-	client, server := tcpPair(t)
-	defer client.Close()
-	defer server.Close()
-	cport := uint16(client.LocalAddr().(*net.TCPAddr).Port)
-	sport := uint16(server.LocalAddr().(*net.TCPAddr).Port)
-	ends := []tuple{{cport, sport}, {sport, cport}}
 	// read returns the payload the client sent in this read.
 	read := func() (payload uint64) {
 		t.Helper()
 		if _, err := p.Drain(func(fs []Flow) {
 			for _, f := range fs {
-				if f.Proto == 6 && f.Local.Port() == cport && f.Remote.Port() == sport {
+				if f.Proto == 6 && f.Local.Port() == ends[0].local && f.Remote.Port() == ends[0].remote {
 					payload += f.TxBytes - f.TxPackets*hdr
 				}
 			}
@@ -402,17 +403,8 @@ func TestIdleSlotTakenBack(t *testing.T) {
 		}
 		return payload
 	}
-	send := func(n int) {
-		t.Helper()
-		if _, err := client.Write(make([]byte, n)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(server, make([]byte, n)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	read() // the handshake
-	send(1000)
+	transfer(t, client, server, 1000)
 	for _, end := range ends {
 		if st := slotState(t, p, end); st != netflowSlotStateSLOT_ON {
 			t.Fatalf("the slot of %v is in state %d, want %d (counting)", end, st, netflowSlotStateSLOT_ON)
@@ -437,7 +429,7 @@ func TestIdleSlotTakenBack(t *testing.T) {
 			t.Errorf("two reads after it was taken back, the slot of %v is in state %d, want %d (free)", end, st, netflowSlotStateSLOT_FREE)
 		}
 	}
-	send(2000)
+	transfer(t, client, server, 2000)
 	if st := slotState(t, p, ends[0]); st != netflowSlotStateSLOT_FREE {
 		t.Errorf("the client counts in a slot again (state %d)", st)
 	}
