@@ -384,7 +384,9 @@ func TestReconnectedSocket(t *testing.T) {
 
 // TestIdleSlotTakenBack leaves a connection idle for as many reads as the
 // probe allows: its slots are taken back, read twice more and freed, and
-// the connection's later bytes count, exactly, in the flow maps.
+// the connection's later bytes count, exactly, in the flow maps. The
+// client's slot then goes to a new connection, and the first one's close
+// leaves it alone.
 func TestIdleSlotTakenBack(t *testing.T) {
 	const idle = 2
 	p, client, server, ends := slotConnection(t, Options{MaxFlows: 4096, SlotIdleReads: idle})
@@ -410,6 +412,7 @@ func TestIdleSlotTakenBack(t *testing.T) {
 			t.Fatalf("the slot of %v is in state %d, want %d (counting)", end, st, netflowSlotStateSLOT_ON)
 		}
 	}
+	_, first, _ := findSlot(t, p, ends[0])
 	if got := read(); got != 1000 {
 		t.Errorf("read %d payload bytes sent, want 1000", got)
 	}
@@ -435,6 +438,29 @@ func TestIdleSlotTakenBack(t *testing.T) {
 	}
 	if got := read(); got != 2000 {
 		t.Errorf("after the slot was taken back: read %d payload bytes sent, want 2000", got)
+	}
+
+	// The search for a free slot starts where it is told: the next
+	// connection gets the first one's slot.
+	if err := p.maps.NextSlot.Put(uint32(0), first); err != nil {
+		t.Fatal(err)
+	}
+	client2, server2 := tcpPair(t)
+	defer client2.Close()
+	defer server2.Close()
+	next := tuple{uint16(client2.LocalAddr().(*net.TCPAddr).Port), uint16(server2.LocalAddr().(*net.TCPAddr).Port)}
+	transfer(t, client2, server2, 100)
+	if st, idx, _ := findSlot(t, p, next); st != netflowSlotStateSLOT_ON || idx != first {
+		t.Fatalf("the new connection counts in slot %d (state %d), want slot %d counting", idx, st, first)
+	}
+	// The first connection still names the slot; its close must not
+	// take it from the new one.
+	client.Close()
+	server.Close()
+	time.Sleep(200 * time.Millisecond)
+	transfer(t, client2, server2, 100)
+	if st, idx, _ := findSlot(t, p, next); st != netflowSlotStateSLOT_ON || idx != first {
+		t.Errorf("after the first connection closed, the new one counts in slot %d (state %d), want slot %d counting", idx, st, first)
 	}
 }
 
