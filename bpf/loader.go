@@ -560,8 +560,9 @@ type Flow struct {
 }
 
 // Drain attaches the packet programs of the other flow map, waits until no
-// program still counts into the previous one, then reads and empties it
-// (with a drain program where the kernel loads it, else with the batched
+// program still counts into the previous one, moves into it what the
+// previous programs counted in TCP sockets' slots, then reads and empties
+// it (with a drain program where the kernel loads it, else with the batched
 // lookup syscall), calling fn with the flows in chunks of a few thousand.
 // fn must not keep the slice.
 func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
@@ -583,8 +584,9 @@ func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	if err := p.maps.Barrier.Put(uint32(0), p.maps.Stats); err != nil {
 		return 0, fmt.Errorf("waiting for the packet programs of the previous interval: %w", err)
 	}
-	// The slots' counters go into old too. Should that fail, they stay in
-	// their slots and come out with the next interval.
+	// The slots' counters of the previous programs go into old too.
+	// Should that fail, they stay in their slots and come out with a later
+	// interval.
 	var flushErr error
 	if prog := p.flushSlots[prev]; prog != nil {
 		if _, err := prog.Run(&ebpf.RunOptions{}); err != nil {
