@@ -316,12 +316,6 @@ func Load(opts Options) (_ *Probe, err error) {
 		}
 	}
 
-	var pkt packetObjects
-	if err := load(&pkt); err != nil {
-		return nil, fmt.Errorf("loading the packet-layer programs: %w", err)
-	}
-	p.progs = append(p.progs, pkt.SockCreate)
-	p.iter = pkt.Iter
 	p.count, err = loadCount(p.netnsScoped, load)
 	if err != nil && p.flushSlots[0] != nil {
 		// The slot code is the newest part of the packet programs: should
@@ -344,6 +338,14 @@ func Load(opts Options) (_ *Probe, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the packet-layer programs: %w", err)
 	}
+	// After the packet programs: use_slots is final by now, and the
+	// iterator hands existing sockets slots only where they are used.
+	var pkt packetObjects
+	if err := load(&pkt); err != nil {
+		return nil, fmt.Errorf("loading the packet-layer programs: %w", err)
+	}
+	p.progs = append(p.progs, pkt.SockCreate)
+	p.iter = pkt.Iter
 	for _, a := range []struct {
 		prog *ebpf.Program
 		typ  ebpf.AttachType

@@ -351,6 +351,47 @@ static __always_inline struct slot *slot_of(__u64 handle)
 	return sl;
 }
 
+/* take_slot marks a free slot armed and returns it, or NULL when a few
+ * tries from a moving start find none: the socket then counts in the flow
+ * maps. */
+static __always_inline struct slot *take_slot(__u32 *idxp)
+{
+	__u32 zero = 0;
+	__u32 *next = bpf_map_lookup_elem(&next_slot, &zero);
+	if (!next)
+		return 0;
+	__u32 start = __sync_fetch_and_add(next, 1);
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u32 idx = (start + i) % NSLOTS;
+		struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
+		if (sl && __sync_val_compare_and_swap(&sl->state, SLOT_FREE, SLOT_ARMED) == SLOT_FREE) {
+			*idxp = idx;
+			return sl;
+		}
+	}
+	return 0;
+}
+
+/* give_slot hands the armed slot idx to the socket of s. */
+static __always_inline void give_slot(struct sock_state *s, struct slot *sl, __u32 idx)
+{
+	__u32 zero = 0;
+	struct slot_bits *used = bpf_map_lookup_elem(&slots_used, &zero);
+	if (!used) {
+		sl->state = SLOT_FREE;
+		return;
+	}
+	__u32 gen = sl->gen + 1;
+	sl->gen = gen;
+	sl->idle = 0;
+	/* The walk sees a slot once it is marked: a fetching OR, ordered
+	 * before the socket's handle is stored. */
+	__u64 prev = __sync_fetch_and_or(&used->w[(idx / 64) & (SLOT_WORDS - 1)], 1ULL << (idx % 64));
+	barrier_var(prev);
+	s->slot = ((__u64)gen << 32) | (idx + 1);
+}
+
 /* Socket layer with BTF pointers (tp_btf, fentry): refresh the owner in
  * process context. The fast path is one sk_storage lookup and a compare. */
 static __always_inline void attribute_sk(struct sock *sk)
@@ -510,7 +551,21 @@ int iter_task_file(struct bpf_iter__task_file *ctx)
 	if (!sk)
 		return 0;
 	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!o || o->pid)
+	if (!o)
+		return 0;
+	/* An established TCP socket gets a slot too. Its close will go unseen
+	 * (sockops can only ask for state changes from its own callbacks):
+	 * the slot comes back once it has been idle for slot_idle_reads
+	 * reads. */
+	struct sock_state *s = (struct sock_state *)o;
+	if (use_slots && sk->sk_protocol == IPPROTO_TCP && sk->sk_type == SOCK_STREAM &&
+	    sk->__sk_common.skc_state == TCP_ESTABLISHED && !slot_of(s->slot)) {
+		__u32 idx;
+		struct slot *sl = take_slot(&idx);
+		if (sl)
+			give_slot(s, sl, idx);
+	}
+	if (o->pid)
 		return 0;
 	struct css_set *cs = task->cgroups;
 	if (cs) {
@@ -1001,36 +1056,16 @@ int sock_ops(struct bpf_sock_ops *ops)
 		struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);
 		if (!s || slot_of(s->slot))
 			return 1;
-		/* A few tries from a moving start; when they are all taken,
-		 * the socket counts in the flow maps. */
-		__u32 zero = 0;
-		__u32 *next = bpf_map_lookup_elem(&next_slot, &zero);
-		struct slot_bits *used = bpf_map_lookup_elem(&slots_used, &zero);
-		if (!next || !used)
+		__u32 idx;
+		struct slot *sl = take_slot(&idx);
+		if (!sl)
 			return 1;
-		__u32 start = __sync_fetch_and_add(next, 1);
-#pragma unroll
-		for (int i = 0; i < 4; i++) {
-			__u32 idx = (start + i) % NSLOTS;
-			struct slot *sl = bpf_map_lookup_elem(&slots, &idx);
-			if (!sl || __sync_val_compare_and_swap(&sl->state, SLOT_FREE, SLOT_ARMED) != SLOT_FREE)
-				continue;
-			/* The slot is only given when its close will be seen,
-			 * and once the walk will see it. */
-			if (bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG)) {
-				sl->state = SLOT_FREE;
-				return 1;
-			}
-			__u32 gen = sl->gen + 1;
-			sl->gen = gen;
-			sl->idle = 0;
-			/* A fetching OR: ordered before the socket's handle is
-			 * stored. */
-			__u64 prev = __sync_fetch_and_or(&used->w[(idx / 64) & (SLOT_WORDS - 1)], 1ULL << (idx % 64));
-			barrier_var(prev);
-			s->slot = ((__u64)gen << 32) | (idx + 1);
+		/* The slot is only given when its close will be seen. */
+		if (bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG)) {
+			sl->state = SLOT_FREE;
 			return 1;
 		}
+		give_slot(s, sl, idx);
 		return 1;
 	}
 	case BPF_SOCK_OPS_STATE_CB: {

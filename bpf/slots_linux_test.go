@@ -464,6 +464,67 @@ func TestIdleSlotTakenBack(t *testing.T) {
 	}
 }
 
+// TestExistingSocketSlots connects before the probe starts: the iterator
+// that attributes existing sockets gives both ends slots, which count the
+// connection's bytes exactly. Their close goes unseen (only sockops
+// callbacks can ask for it), so the slots come back once idle for as many
+// reads as the probe allows.
+func TestExistingSocketSlots(t *testing.T) {
+	skipWithoutBPF(t)
+	client, server := tcpPair(t)
+	defer client.Close()
+	defer server.Close()
+	ends := []tuple{
+		{uint16(client.LocalAddr().(*net.TCPAddr).Port), uint16(server.LocalAddr().(*net.TCPAddr).Port)},
+		{uint16(server.LocalAddr().(*net.TCPAddr).Port), uint16(client.LocalAddr().(*net.TCPAddr).Port)},
+	}
+	const idle = 2
+	p := loadAttached(t, Options{MaxFlows: 4096, SlotIdleReads: idle})
+	if p.flushSlots[0] == nil {
+		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
+	}
+	hdr := tcpHeaders(t)
+	read := func() (payload uint64) {
+		t.Helper()
+		if _, err := p.Drain(func(fs []Flow) {
+			for _, f := range fs {
+				if f.Proto == 6 && f.Local.Port() == ends[0].local && f.Remote.Port() == ends[0].remote {
+					payload += f.TxBytes - f.TxPackets*hdr
+				}
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return payload
+	}
+	read()
+	transfer(t, client, server, 5000)
+	for _, end := range ends {
+		if st := slotState(t, p, end); st != netflowSlotStateSLOT_ON {
+			t.Fatalf("the slot of %v is in state %d, want %d (counting)", end, st, netflowSlotStateSLOT_ON)
+		}
+	}
+	if got := read(); got != 5000 {
+		t.Errorf("read %d payload bytes sent, want 5000", got)
+	}
+	client.Close()
+	server.Close()
+	reads := 0
+	for ; slotState(t, p, ends[0]) == netflowSlotStateSLOT_ON || slotState(t, p, ends[1]) == netflowSlotStateSLOT_ON; reads++ {
+		if reads > idle+2 {
+			t.Fatalf("the slots of the closed sockets are still counting after %d reads (the probe takes them back after %d idle)", reads, idle)
+		}
+		read()
+	}
+	read()
+	read()
+	for _, end := range ends {
+		if st := slotState(t, p, end); st != netflowSlotStateSLOT_FREE {
+			t.Errorf("the slot of %v is in state %d, want %d (free)", end, st, netflowSlotStateSLOT_FREE)
+		}
+	}
+}
+
 // TestSlotKeepsItsTuple DNATs a connection on the way out, as kube-proxy
 // does for host processes that connect to a Service, in a network
 // namespace the test owns: the client's packets leave with the backend's

@@ -196,6 +196,7 @@ struct sock_common {
 		};
 	};
 	short unsigned int skc_family;
+	volatile unsigned char skc_state;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
 } __attribute__((preserve_access_index));
@@ -342,6 +343,8 @@ enum {
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_HOPOPTS 0
 #define IPPROTO_TCP 6
+#define TCP_ESTABLISHED 1
+#define SOCK_STREAM 1
 #define IPPROTO_UDP 17
 #define IPPROTO_ROUTING 43
 #define IPPROTO_FRAGMENT 44
