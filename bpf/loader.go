@@ -53,6 +53,10 @@ type Options struct {
 	// counted in a slot before it is taken back from its socket. Default
 	// 60.
 	SlotIdleReads int
+	// NoSeenSockets makes the socket layer look up the owner of the socket
+	// on every send and receive, as it does on kernels whose tracing
+	// programs cannot read a socket's cookie (for tests).
+	NoSeenSockets bool
 	// Logf, when set, receives one line per hook set that failed.
 	Logf func(format string, args ...any)
 }
@@ -126,17 +130,20 @@ type mapObjects struct {
 	SlotsUsed   *ebpf.Map `ebpf:"slots_used"`
 	DNSEvents   *ebpf.Map `ebpf:"dns_events"`
 	TupleOwners *ebpf.Map `ebpf:"tuple_owners"`
+	SeenSocks   *ebpf.Map `ebpf:"seen_socks"`
+	OwnerEpoch  *ebpf.Map `ebpf:"owner_epoch"`
 }
 
 func (m *mapObjects) replacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
 		"owners": m.Owners, "flows_a": m.FlowsA, "flows_b": m.FlowsB, "barrier": m.Barrier,
 		"stats": m.Stats, "slots": m.Slots, "next_slot": m.NextSlot, "slots_used": m.SlotsUsed, "dns_events": m.DNSEvents, "tuple_owners": m.TupleOwners,
+		"seen_socks": m.SeenSocks, "owner_epoch": m.OwnerEpoch,
 	}
 }
 
 func (m *mapObjects) close() {
-	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.Slots, m.NextSlot, m.SlotsUsed, m.DNSEvents, m.TupleOwners} {
+	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.Slots, m.NextSlot, m.SlotsUsed, m.DNSEvents, m.TupleOwners, m.SeenSocks, m.OwnerEpoch} {
 		if mp != nil {
 			mp.Close()
 		}
@@ -274,7 +281,7 @@ func Load(opts Options) (_ *Probe, err error) {
 		if slices.Contains(opts.SkipHookSets, set) {
 			continue
 		}
-		links, progs, err := attachSocketSet(set, load)
+		links, progs, err := attachSocketSetOrDegrade(spec, set, load, opts.NoSeenSockets, opts.Logf)
 		if err != nil {
 			if opts.Logf != nil {
 				if errors.Is(err, unix.EPERM) {
@@ -430,6 +437,32 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// attachSocketSetOrDegrade attaches a socket-layer hook set. The BTF sets
+// remember the sockets they found owned by the caller, known by their
+// cookie, which tracing programs read from 5.12 on: on older kernels they
+// attach without that memory and look up the owner on every call.
+func attachSocketSetOrDegrade(spec *ebpf.CollectionSpec, set string, load func(any) error, noSeen bool, logf func(string, ...any)) ([]link.Link, []*ebpf.Program, error) {
+	v := spec.Variables["have_cookie_in_tracing"]
+	if err := v.Set(uint32(boolInt(!noSeen))); err != nil {
+		return nil, nil, fmt.Errorf("configuring the socket layer: %w", err)
+	}
+	links, progs, err := attachSocketSet(set, load)
+	if err == nil || noSeen || (set != HookSetTpBtf && set != HookSetFentry) {
+		return links, progs, err
+	}
+	if v.Set(uint32(0)) != nil {
+		return nil, nil, err
+	}
+	links, progs, errNoSeen := attachSocketSet(set, load)
+	if errNoSeen != nil {
+		return nil, nil, err
+	}
+	if logf != nil {
+		logf("hook set %s loads only without bpf_get_socket_cookie, every send and receive looks up its socket's owner (slower): %v", set, err)
+	}
+	return links, progs, nil
 }
 
 func attachSocketSet(set string, load func(any) error) (links []link.Link, progs []*ebpf.Program, err error) {

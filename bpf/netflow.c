@@ -251,6 +251,38 @@ struct {
 	__type(value, struct owner);
 } tuple_owners SEC(".maps");
 
+/* The socket layer's memory of the sockets it last found owned by the
+ * calling process, per CPU: a hit spares the sk_storage lookup on every send
+ * and receive. A socket is known by its address and its cookie, which no
+ * other socket of this boot has, so a socket freed and another allocated at
+ * the same address is not taken for it. An entry holds while owner_epoch
+ * has not moved: it moves whenever a socket changes hands, as when another
+ * process, on another CPU, sends on a socket this CPU remembers.
+ * Direct-mapped by address. */
+#define SEEN_WAYS 64
+
+struct seen_sock {
+	__u64 sk;
+	__u64 cookie;
+	__u64 epoch;
+	__u32 pid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} owner_epoch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SEEN_WAYS);
+	__type(key, __u32);
+	__type(value, struct seen_sock);
+} seen_socks SEC(".maps");
+
 /* Set by the loader when the tuple_owners fallback is in use. */
 volatile const __u32 use_tuple_owners = 0;
 /* Cleared by the loader on kernels whose helpers these features need are
@@ -258,6 +290,7 @@ volatile const __u32 use_tuple_owners = 0;
  * read-only constant), so the programs still load. */
 volatile const __u32 have_mptcp_helper = 1; /* bpf_skc_to_mptcp_sock in cgroup_skb, 5.19+ */
 volatile const __u32 have_task_in_sock_create = 1; /* bpf_get_current_task_btf in cgroup/sock_create */
+volatile const __u32 have_cookie_in_tracing = 1; /* bpf_get_socket_cookie in tp_btf and fentry, 5.12+ */
 /* Set by the loader when the sockops program is attached and the slot
  * flush programs are loaded: the packet layer may then count on slots.
  * Unlike the helper calls above, the slot code's atomic compare-exchange
@@ -277,6 +310,7 @@ const struct flow_rec *unused_flow_rec __attribute__((unused));
 const struct drain_args *unused_drain_args __attribute__((unused));
 const struct slot *unused_slot __attribute__((unused));
 const enum slot_state *unused_slot_state __attribute__((unused));
+const struct seen_sock *unused_seen_sock __attribute__((unused));
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -392,29 +426,76 @@ static __always_inline void give_slot(struct sock_state *s, struct slot *sl, __u
 	s->slot = ((__u64)gen << 32) | (idx + 1);
 }
 
+/* seen_way is the way of seen_socks that remembers sk. Sockets are some
+ * kilobytes apart: the bits above that tell them apart. */
+static __always_inline __u32 seen_way(struct sock *sk)
+{
+	__u64 a = (__u64)sk;
+	return (__u32)((a >> 10) ^ (a >> 16)) & (SEEN_WAYS - 1);
+}
+
 /* Socket layer with BTF pointers (tp_btf, fentry): refresh the owner in
- * process context. The fast path is one sk_storage lookup and a compare. */
+ * process context. The fast path is two array reads and some compares; the
+ * slow one, an sk_storage lookup. */
 static __always_inline void attribute_sk(struct sock *sk)
 {
 	if (!sk)
 		return;
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
-	if (o && o->pid == pid && o->flags == OWNER_TASK)
-		return;
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (task->flags & PF_KTHREAD)
-		return;
-	if (!o) {
-		o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (!o)
+	struct seen_sock *seen = 0;
+	__u64 *epoch = 0, e = 0;
+	if (have_cookie_in_tracing) {
+		__u32 zero = 0, way = seen_way(sk);
+		epoch = bpf_map_lookup_elem(&owner_epoch, &zero);
+		seen = bpf_map_lookup_elem(&seen_socks, &way);
+		if (!epoch)
+			seen = 0;
+	}
+	if (seen) {
+		/* Read before the owner: a change of hands after this makes
+		 * the entry written below stale. */
+		e = *(volatile __u64 *)epoch;
+		/* A socket's cookie is 0 until something asks for it: the
+		 * slow path does, before it remembers the socket. */
+		if (seen->sk == (__u64)sk && seen->pid == pid && seen->epoch == e && seen->cookie &&
+		    seen->cookie == (__u64)sk->__sk_common.skc_cookie.counter)
 			return;
 	}
-	owner_from_current(o, pid);
-	/* The socket's slot keeps a copy, for its flush. */
-	struct slot *sl = slot_of(((struct sock_state *)o)->slot);
-	if (sl)
-		__builtin_memcpy(&sl->owner, o, sizeof(sl->owner));
+	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
+	if (!o || o->pid != pid || o->flags != OWNER_TASK) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		if (task->flags & PF_KTHREAD)
+			return;
+		if (!o) {
+			o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+			if (!o)
+				return;
+		} else if (o->pid != pid && epoch) {
+			/* The socket changes hands: every CPU's memory of it
+			 * goes. Every change moves the epoch before it writes
+			 * the owner, so when the epoch moved from e only here,
+			 * the entry written below holds at e + 1. (A plain
+			 * atomic add: tracing programs load it before 5.12.) */
+			__sync_fetch_and_add(epoch, 1);
+			if (*(volatile __u64 *)epoch == e + 1)
+				e++;
+		}
+		owner_from_current(o, pid);
+		/* The socket's slot keeps a copy, for its flush. */
+		struct slot *sl = slot_of(((struct sock_state *)o)->slot);
+		if (sl)
+			__builtin_memcpy(&sl->owner, o, sizeof(sl->owner));
+	}
+	/* Two programs on one CPU (a task preempted in here) may interleave
+	 * their stores; a torn entry matches no socket by both address and
+	 * cookie unless both wrote the same socket, which two processes
+	 * share. */
+	if (seen) {
+		seen->pid = pid;
+		seen->epoch = e;
+		seen->cookie = bpf_get_socket_cookie(sk);
+		seen->sk = (__u64)sk;
+	}
 }
 
 SEC("tp_btf/sock_send_length")

@@ -69,6 +69,15 @@ type netflowOwner struct {
 	Comm   [16]int8
 }
 
+type netflowSeenSock struct {
+	_      structs.HostLayout
+	Sk     uint64
+	Cookie uint64
+	Epoch  uint64
+	Pid    uint32
+	Pad    uint32
+}
+
 type netflowSlot struct {
 	_      structs.HostLayout
 	State  uint32
@@ -128,7 +137,9 @@ const (
 	netflowMapFlowsA               = "flows_a"
 	netflowMapFlowsB               = "flows_b"
 	netflowMapNextSlot             = "next_slot"
+	netflowMapOwnerEpoch           = "owner_epoch"
 	netflowMapOwners               = "owners"
+	netflowMapSeenSocks            = "seen_socks"
 	netflowMapSlots                = "slots"
 	netflowMapSlotsUsed            = "slots_used"
 	netflowMapStats                = "stats"
@@ -156,12 +167,14 @@ const (
 	netflowProgTpBtfSend           = "tp_btf_send"
 	netflowProgTpRecv              = "tp_recv"
 	netflowProgTpSend              = "tp_send"
+	netflowVarHaveCookieInTracing  = "have_cookie_in_tracing"
 	netflowVarHaveMptcpHelper      = "have_mptcp_helper"
 	netflowVarHaveTaskInSockCreate = "have_task_in_sock_create"
 	netflowVarSlotIdleReads        = "slot_idle_reads"
 	netflowVarUnusedDnsEvent       = "unused_dns_event"
 	netflowVarUnusedDrainArgs      = "unused_drain_args"
 	netflowVarUnusedFlowRec        = "unused_flow_rec"
+	netflowVarUnusedSeenSock       = "unused_seen_sock"
 	netflowVarUnusedSlot           = "unused_slot"
 	netflowVarUnusedSlotState      = "unused_slot_state"
 	netflowVarUseSlots             = "use_slots"
@@ -245,7 +258,9 @@ type netflowMapSpecs struct {
 	FlowsA      *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB      *ebpf.MapSpec `ebpf:"flows_b"`
 	NextSlot    *ebpf.MapSpec `ebpf:"next_slot"`
+	OwnerEpoch  *ebpf.MapSpec `ebpf:"owner_epoch"`
 	Owners      *ebpf.MapSpec `ebpf:"owners"`
+	SeenSocks   *ebpf.MapSpec `ebpf:"seen_socks"`
 	Slots       *ebpf.MapSpec `ebpf:"slots"`
 	SlotsUsed   *ebpf.MapSpec `ebpf:"slots_used"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
@@ -256,12 +271,14 @@ type netflowMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowVariableSpecs struct {
+	HaveCookieInTracing  *ebpf.VariableSpec `ebpf:"have_cookie_in_tracing"`
 	HaveMptcpHelper      *ebpf.VariableSpec `ebpf:"have_mptcp_helper"`
 	HaveTaskInSockCreate *ebpf.VariableSpec `ebpf:"have_task_in_sock_create"`
 	SlotIdleReads        *ebpf.VariableSpec `ebpf:"slot_idle_reads"`
 	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.VariableSpec `ebpf:"unused_drain_args"`
 	UnusedFlowRec        *ebpf.VariableSpec `ebpf:"unused_flow_rec"`
+	UnusedSeenSock       *ebpf.VariableSpec `ebpf:"unused_seen_sock"`
 	UnusedSlot           *ebpf.VariableSpec `ebpf:"unused_slot"`
 	UnusedSlotState      *ebpf.VariableSpec `ebpf:"unused_slot_state"`
 	UseSlots             *ebpf.VariableSpec `ebpf:"use_slots"`
@@ -294,7 +311,9 @@ type netflowMaps struct {
 	FlowsA      *ebpf.Map `ebpf:"flows_a"`
 	FlowsB      *ebpf.Map `ebpf:"flows_b"`
 	NextSlot    *ebpf.Map `ebpf:"next_slot"`
+	OwnerEpoch  *ebpf.Map `ebpf:"owner_epoch"`
 	Owners      *ebpf.Map `ebpf:"owners"`
+	SeenSocks   *ebpf.Map `ebpf:"seen_socks"`
 	Slots       *ebpf.Map `ebpf:"slots"`
 	SlotsUsed   *ebpf.Map `ebpf:"slots_used"`
 	Stats       *ebpf.Map `ebpf:"stats"`
@@ -309,7 +328,9 @@ func (m *netflowMaps) Close() error {
 		m.FlowsA,
 		m.FlowsB,
 		m.NextSlot,
+		m.OwnerEpoch,
 		m.Owners,
+		m.SeenSocks,
 		m.Slots,
 		m.SlotsUsed,
 		m.Stats,
@@ -321,12 +342,14 @@ func (m *netflowMaps) Close() error {
 //
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowVariables struct {
+	HaveCookieInTracing  *ebpf.Variable `ebpf:"have_cookie_in_tracing"`
 	HaveMptcpHelper      *ebpf.Variable `ebpf:"have_mptcp_helper"`
 	HaveTaskInSockCreate *ebpf.Variable `ebpf:"have_task_in_sock_create"`
 	SlotIdleReads        *ebpf.Variable `ebpf:"slot_idle_reads"`
 	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.Variable `ebpf:"unused_drain_args"`
 	UnusedFlowRec        *ebpf.Variable `ebpf:"unused_flow_rec"`
+	UnusedSeenSock       *ebpf.Variable `ebpf:"unused_seen_sock"`
 	UnusedSlot           *ebpf.Variable `ebpf:"unused_slot"`
 	UnusedSlotState      *ebpf.Variable `ebpf:"unused_slot_state"`
 	UseSlots             *ebpf.Variable `ebpf:"use_slots"`

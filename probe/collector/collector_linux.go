@@ -121,6 +121,7 @@ func New(cfg Config) (*Collector, error) {
 		SkipHookSets:  cfg.SkipHookSets,
 		NoNetnsCookie: cfg.NoNetnsCookie,
 		NoSlots:       cfg.NoSlots,
+		NoSeenSockets: cfg.NoSeenSockets,
 		Logf:          logf,
 	})
 	if err != nil {

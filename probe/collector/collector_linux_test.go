@@ -152,6 +152,13 @@ func TestFlowMapsOnly(t *testing.T) {
 	checkTraffic(t, newCollector(t, Config{NoSlots: true}))
 }
 
+// TestNoSeenSockets looks up the owner on every send and receive, as on
+// kernels whose tracing programs cannot read socket cookies.
+func TestNoSeenSockets(t *testing.T) {
+	requireKernel(t)
+	checkTraffic(t, newCollector(t, Config{NoSeenSockets: true}))
+}
+
 // TestPidScopedFlows keys flows by their owner's pid, as on kernels whose
 // cgroup_skb programs cannot read the network namespace's cookie.
 func TestPidScopedFlows(t *testing.T) {

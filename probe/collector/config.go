@@ -21,6 +21,10 @@ type Config struct {
 	// NoSlots makes the packet layer count established TCP sockets in the
 	// flow maps too, as on kernels that cannot give them slots (for tests).
 	NoSlots bool
+	// NoSeenSockets makes the socket layer look up a socket's owner on
+	// every send and receive, as on kernels whose tracing programs cannot
+	// read socket cookies (for tests).
+	NoSeenSockets bool
 	// CgroupRoot is the cgroup2 mount. Empty means autodetect:
 	// /sys/fs/cgroup if it is cgroup2, else /sys/fs/cgroup/unified.
 	CgroupRoot string

@@ -1,0 +1,251 @@
+//go:build linux
+
+package bpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// seenSocket sends datagrams from one thread pinned to one CPU, and reads
+// what the socket layer knows of the socket: its owner (sk_storage, looked
+// up by descriptor) and the entry of seen_socks that remembers it.
+type seenSocket struct {
+	p      *Probe
+	cpu    int
+	conn   *net.UDPConn
+	fd     int
+	cookie uint64
+}
+
+// newSeenSocket locks the calling goroutine to its thread and pins the
+// thread to one CPU until the test ends.
+func newSeenSocket(t *testing.T, p *Probe) *seenSocket {
+	t.Helper()
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+	var orig, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &orig); err != nil {
+		t.Fatal(err)
+	}
+	cpu := 0
+	for !orig.IsSet(cpu) {
+		cpu++
+	}
+	one.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.SchedSetaffinity(0, &orig) })
+
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { recv.Close() })
+	conn, err := net.DialUDP("udp4", nil, recv.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	s := &seenSocket{p: p, cpu: cpu, conn: conn}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		s.fd = int(fd)
+		s.cookie, serr = unix.GetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_COOKIE)
+	}); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	return s
+}
+
+// send writes a datagram: a send through the socket layer, on s.cpu.
+func (s *seenSocket) send(t *testing.T) {
+	t.Helper()
+	if _, err := s.conn.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// owner is the pid the socket's sk_storage names.
+func (s *seenSocket) owner(t *testing.T) uint32 {
+	t.Helper()
+	v := make([]byte, s.p.maps.Owners.ValueSize())
+	if err := s.p.maps.Owners.Lookup(int32(s.fd), v); err != nil {
+		t.Fatalf("the socket has no owner: %v", err)
+	}
+	return binary.NativeEndian.Uint32(v)
+}
+
+// setOwner writes pid into the socket's sk_storage, as if another process
+// had sent last.
+func (s *seenSocket) setOwner(t *testing.T, pid uint32) {
+	t.Helper()
+	v := make([]byte, s.p.maps.Owners.ValueSize())
+	if err := s.p.maps.Owners.Lookup(int32(s.fd), v); err != nil {
+		t.Fatal(err)
+	}
+	binary.NativeEndian.PutUint32(v, pid)
+	if err := s.p.maps.Owners.Update(int32(s.fd), v, ebpf.UpdateExist); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// entry finds the way of seen_socks that remembers the socket on s.cpu.
+func (s *seenSocket) entry(t *testing.T) (way uint32, e netflowSeenSock, ok bool) {
+	t.Helper()
+	for way = range s.p.maps.SeenSocks.MaxEntries() {
+		var per []netflowSeenSock
+		if err := s.p.maps.SeenSocks.Lookup(way, &per); err != nil {
+			t.Fatal(err)
+		}
+		if per[s.cpu].Cookie == s.cookie {
+			return way, per[s.cpu], true
+		}
+	}
+	return 0, netflowSeenSock{}, false
+}
+
+// TestSeenSockets checks the socket layer's memory of sockets: a socket
+// it found owned by the caller is not looked up again on that CPU, until a
+// socket changes hands (the epoch moves); and an entry with another cookie
+// (a socket freed, another at its address) does not pass for it.
+func TestSeenSockets(t *testing.T) {
+	p := loadAttached(t, Options{MaxFlows: 1024})
+	if p.HookSet() != "cgroup_skb+"+HookSetTpBtf && p.HookSet() != "cgroup_skb+"+HookSetFentry {
+		t.Skipf("hook set %s: only the BTF sets remember sockets", p.HookSet())
+	}
+	me := uint32(os.Getpid())
+	s := newSeenSocket(t, p)
+	s.send(t)
+	if got := s.owner(t); got != me {
+		t.Fatalf("the socket's owner is %d, want %d", got, me)
+	}
+	way, e, ok := s.entry(t)
+	if !ok {
+		t.Fatalf("no entry on CPU %d remembers the socket (cookie %d)", s.cpu, s.cookie)
+	}
+	if e.Pid != me || e.Sk == 0 {
+		t.Fatalf("the entry is %+v, want pid %d and the socket's address", e, me)
+	}
+
+	s.setOwner(t, 1)
+	s.send(t)
+	if got := s.owner(t); got != 1 {
+		t.Errorf("a remembered socket was looked up again: owner %d, want 1 left alone", got)
+	}
+
+	// A socket changed hands somewhere: every entry is stale.
+	var epoch uint64
+	if err := p.maps.OwnerEpoch.Lookup(uint32(0), &epoch); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.maps.OwnerEpoch.Put(uint32(0), epoch+1); err != nil {
+		t.Fatal(err)
+	}
+	s.send(t)
+	if got := s.owner(t); got != me {
+		t.Errorf("an entry older than the last change of hands held: owner %d, want %d", got, me)
+	}
+	s.setOwner(t, 1)
+	s.send(t)
+	if got := s.owner(t); got != 1 {
+		t.Errorf("the socket is not remembered again after the change of hands: owner %d, want 1 left alone", got)
+	}
+
+	// The same address with another cookie: the socket must be looked up.
+	var per []netflowSeenSock
+	if err := p.maps.SeenSocks.Lookup(way, &per); err != nil {
+		t.Fatal(err)
+	}
+	per[s.cpu].Cookie ^= 1
+	if err := p.maps.SeenSocks.Put(way, per); err != nil {
+		t.Fatal(err)
+	}
+	s.send(t)
+	if got := s.owner(t); got != me {
+		t.Errorf("an entry with another cookie passed for the socket: owner %d, want %d", got, me)
+	}
+	if _, e, ok := s.entry(t); !ok || e.Pid != me {
+		t.Errorf("the socket is not remembered again after its lookup: %+v", e)
+	}
+}
+
+// TestNoSeenSocketsOption checks the socket layer without its memory, as on
+// kernels before 5.12: every send looks the owner up, and nothing is
+// remembered.
+func TestNoSeenSocketsOption(t *testing.T) {
+	p := loadAttached(t, Options{MaxFlows: 1024, NoSeenSockets: true})
+	if p.HookSet() != "cgroup_skb+"+HookSetTpBtf && p.HookSet() != "cgroup_skb+"+HookSetFentry {
+		t.Skipf("hook set %s: only the BTF sets remember sockets", p.HookSet())
+	}
+	me := uint32(os.Getpid())
+	s := newSeenSocket(t, p)
+	for range 3 {
+		s.setOwner(t, 1)
+		s.send(t)
+		if got := s.owner(t); got != me {
+			t.Fatalf("the socket's owner is %d after a send, want %d", got, me)
+		}
+	}
+	if _, e, ok := s.entry(t); ok {
+		t.Errorf("the socket is remembered: %+v", e)
+	}
+}
+
+// TestSocketSetWithoutCookie loads the tp_btf set on a kernel that refuses
+// bpf_get_socket_cookie in tracing programs (5.5 to 5.11), played by a
+// loader that fails while the program calls it: the set attaches without
+// the memory of sockets, and says so.
+func TestSocketSetWithoutCookie(t *testing.T) {
+	skipWithoutBPF(t)
+	spec, err := loadNetflow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("program tp_btf_send: invalid argument: unknown func bpf_get_socket_cookie#46")
+	load := func(objs any) error {
+		var v uint32
+		if err := spec.Variables["have_cookie_in_tracing"].Get(&v); err != nil {
+			return err
+		}
+		if v != 0 {
+			return refused
+		}
+		return spec.LoadAndAssign(objs, nil)
+	}
+	var logged []string
+	logf := func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
+	links, progs, err := attachSocketSetOrDegrade(spec, HookSetTpBtf, load, false, logf)
+	if err != nil {
+		t.Fatalf("the set did not attach without the cookie: %v", err)
+	}
+	for _, l := range links {
+		l.Close()
+	}
+	for _, p := range progs {
+		p.Close()
+	}
+	if len(links) != 2 || len(logged) != 1 || !strings.Contains(logged[0], "bpf_get_socket_cookie") {
+		t.Errorf("%d links, log %q: want 2 links and one line naming the helper", len(links), logged)
+	}
+
+	// A set that fails either way reports the first error.
+	_, _, err = attachSocketSetOrDegrade(spec, HookSetTpBtf, func(any) error { return refused }, false, logf)
+	if !errors.Is(err, refused) {
+		t.Errorf("got %v, want the error with the cookie", err)
+	}
+}
