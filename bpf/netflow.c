@@ -255,10 +255,11 @@ struct {
  * calling process, per CPU: a hit spares the sk_storage lookup on every send
  * and receive. A socket is known by its address and its cookie, which no
  * other socket of this boot has, so a socket freed and another allocated at
- * the same address is not taken for it. An entry holds while owner_epoch
- * has not moved: it moves whenever a socket changes hands, as when another
- * process, on another CPU, sends on a socket this CPU remembers.
- * Direct-mapped by address. */
+ * the same address is not taken for it. Direct-mapped by address: a socket
+ * has the same way on every CPU, and an entry holds while its way's
+ * owner_epoch has not moved. That moves whenever a socket of the way
+ * changes hands, as when another process, on another CPU, sends on a
+ * socket this CPU remembers. */
 #define SEEN_WAYS 64
 
 struct seen_sock {
@@ -271,7 +272,7 @@ struct seen_sock {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SEEN_WAYS);
 	__type(key, __u32);
 	__type(value, __u64);
 } owner_epoch SEC(".maps");
@@ -445,8 +446,8 @@ static __always_inline void attribute_sk(struct sock *sk)
 	struct seen_sock *seen = 0;
 	__u64 *epoch = 0, e = 0;
 	if (have_cookie_in_tracing) {
-		__u32 zero = 0, way = seen_way(sk);
-		epoch = bpf_map_lookup_elem(&owner_epoch, &zero);
+		__u32 way = seen_way(sk);
+		epoch = bpf_map_lookup_elem(&owner_epoch, &way);
 		seen = bpf_map_lookup_elem(&seen_socks, &way);
 		if (!epoch)
 			seen = 0;
@@ -471,11 +472,12 @@ static __always_inline void attribute_sk(struct sock *sk)
 			if (!o)
 				return;
 		} else if (o->pid != pid && epoch) {
-			/* The socket changes hands: every CPU's memory of it
-			 * goes. Every change moves the epoch before it writes
-			 * the owner, so when the epoch moved from e only here,
-			 * the entry written below holds at e + 1. (A plain
-			 * atomic add: tracing programs load it before 5.12.) */
+			/* The socket changes hands: every CPU's memory of it,
+			 * and of the other sockets of its way, goes. Every
+			 * change moves the epoch before it writes the owner, so
+			 * when the epoch moved from e only here, the entry
+			 * written below holds at e + 1. (A plain atomic add:
+			 * tracing programs load it before 5.12.) */
 			__sync_fetch_and_add(epoch, 1);
 			if (*(volatile __u64 *)epoch == e + 1)
 				e++;

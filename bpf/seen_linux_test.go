@@ -121,8 +121,9 @@ func (s *seenSocket) entry(t *testing.T) (way uint32, e netflowSeenSock, ok bool
 
 // TestSeenSockets checks the socket layer's memory of sockets: a socket
 // it found owned by the caller is not looked up again on that CPU, until a
-// socket changes hands (the epoch moves); and an entry with another cookie
-// (a socket freed, another at its address) does not pass for it.
+// socket of its way changes hands (the way's epoch moves); and an entry
+// with another cookie (a socket freed, another at its address) does not
+// pass for it.
 func TestSeenSockets(t *testing.T) {
 	p := loadAttached(t, Options{MaxFlows: 1024})
 	if p.HookSet() != "cgroup_skb+"+HookSetTpBtf && p.HookSet() != "cgroup_skb+"+HookSetFentry {
@@ -148,12 +149,12 @@ func TestSeenSockets(t *testing.T) {
 		t.Errorf("a remembered socket was looked up again: owner %d, want 1 left alone", got)
 	}
 
-	// A socket changed hands somewhere: every entry is stale.
+	// A socket of the way changed hands: the way's entries are stale.
 	var epoch uint64
-	if err := p.maps.OwnerEpoch.Lookup(uint32(0), &epoch); err != nil {
+	if err := p.maps.OwnerEpoch.Lookup(way, &epoch); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.maps.OwnerEpoch.Put(uint32(0), epoch+1); err != nil {
+	if err := p.maps.OwnerEpoch.Put(way, epoch+1); err != nil {
 		t.Fatal(err)
 	}
 	s.send(t)
