@@ -312,6 +312,12 @@ const struct drain_args *unused_drain_args __attribute__((unused));
 const struct slot *unused_slot __attribute__((unused));
 const enum slot_state *unused_slot_state __attribute__((unused));
 const struct seen_sock *unused_seen_sock __attribute__((unused));
+/* Structs the programs reach only through pointers: without these, clang
+ * emits a forward declaration for each, in an order that moves with the
+ * path of the checkout, and the object would not be reproducible. */
+const struct bpf_iter_meta *unused_iter_meta __attribute__((unused));
+const struct file *unused_file __attribute__((unused));
+const struct bpf_sock *unused_bpf_sock __attribute__((unused));
 
 static __always_inline void stat_inc(__u32 idx)
 {

@@ -171,9 +171,12 @@ const (
 	netflowVarHaveMptcpHelper      = "have_mptcp_helper"
 	netflowVarHaveTaskInSockCreate = "have_task_in_sock_create"
 	netflowVarSlotIdleReads        = "slot_idle_reads"
+	netflowVarUnusedBpfSock        = "unused_bpf_sock"
 	netflowVarUnusedDnsEvent       = "unused_dns_event"
 	netflowVarUnusedDrainArgs      = "unused_drain_args"
+	netflowVarUnusedFile           = "unused_file"
 	netflowVarUnusedFlowRec        = "unused_flow_rec"
+	netflowVarUnusedIterMeta       = "unused_iter_meta"
 	netflowVarUnusedSeenSock       = "unused_seen_sock"
 	netflowVarUnusedSlot           = "unused_slot"
 	netflowVarUnusedSlotState      = "unused_slot_state"
@@ -275,9 +278,12 @@ type netflowVariableSpecs struct {
 	HaveMptcpHelper      *ebpf.VariableSpec `ebpf:"have_mptcp_helper"`
 	HaveTaskInSockCreate *ebpf.VariableSpec `ebpf:"have_task_in_sock_create"`
 	SlotIdleReads        *ebpf.VariableSpec `ebpf:"slot_idle_reads"`
+	UnusedBpfSock        *ebpf.VariableSpec `ebpf:"unused_bpf_sock"`
 	UnusedDnsEvent       *ebpf.VariableSpec `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.VariableSpec `ebpf:"unused_drain_args"`
+	UnusedFile           *ebpf.VariableSpec `ebpf:"unused_file"`
 	UnusedFlowRec        *ebpf.VariableSpec `ebpf:"unused_flow_rec"`
+	UnusedIterMeta       *ebpf.VariableSpec `ebpf:"unused_iter_meta"`
 	UnusedSeenSock       *ebpf.VariableSpec `ebpf:"unused_seen_sock"`
 	UnusedSlot           *ebpf.VariableSpec `ebpf:"unused_slot"`
 	UnusedSlotState      *ebpf.VariableSpec `ebpf:"unused_slot_state"`
@@ -346,9 +352,12 @@ type netflowVariables struct {
 	HaveMptcpHelper      *ebpf.Variable `ebpf:"have_mptcp_helper"`
 	HaveTaskInSockCreate *ebpf.Variable `ebpf:"have_task_in_sock_create"`
 	SlotIdleReads        *ebpf.Variable `ebpf:"slot_idle_reads"`
+	UnusedBpfSock        *ebpf.Variable `ebpf:"unused_bpf_sock"`
 	UnusedDnsEvent       *ebpf.Variable `ebpf:"unused_dns_event"`
 	UnusedDrainArgs      *ebpf.Variable `ebpf:"unused_drain_args"`
+	UnusedFile           *ebpf.Variable `ebpf:"unused_file"`
 	UnusedFlowRec        *ebpf.Variable `ebpf:"unused_flow_rec"`
+	UnusedIterMeta       *ebpf.Variable `ebpf:"unused_iter_meta"`
 	UnusedSeenSock       *ebpf.Variable `ebpf:"unused_seen_sock"`
 	UnusedSlot           *ebpf.Variable `ebpf:"unused_slot"`
 	UnusedSlotState      *ebpf.Variable `ebpf:"unused_slot_state"`

@@ -123,7 +123,7 @@ struct __sk_buff {
 	__u32 local_port;
 	__u32 data_meta;
 	union {
-		struct bpf_flow_keys *flow_keys;
+		void *flow_keys; /* struct bpf_flow_keys *, unused here */
 		__u64 :64;
 	} __attribute__((aligned(8)));
 	__u64 tstamp;
@@ -216,13 +216,8 @@ struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
-struct inode {
-	__u16 i_mode;
-} __attribute__((preserve_access_index));
-
 struct file {
 	void *private_data;
-	struct inode *f_inode;
 } __attribute__((preserve_access_index));
 
 struct kernfs_node {
@@ -268,7 +263,7 @@ enum cgroup_subsys_id {
 };
 
 struct bpf_iter_meta {
-	struct seq_file *seq;
+	void *seq; /* struct seq_file *, unused here */
 	__u64 session_id;
 	__u64 seq_num;
 } __attribute__((preserve_access_index));
