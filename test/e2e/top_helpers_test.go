@@ -222,3 +222,79 @@ func httpServerSpec(size int) corev1.PodSpec {
 		}},
 	}
 }
+
+// tcpMSS is the payload of a full segment on the lab's 1500-byte links with
+// timestamps: a retransmitted segment adds at most this much.
+const tcpMSS = 1448
+
+// retransSegs reads how many TCP segments the network namespace of the pod
+// with IP podIP has retransmitted (RetransSegs of /proc/net/snmp), through
+// the /proc of one of its processes: the lab's pods run on this machine.
+// Retransmitted segments cross the wire again, so they count in the
+// probe's IP-layer bytes on top of the payload.
+func retransSegs(t *testing.T, podIP string) int64 {
+	t.Helper()
+	pids, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range pids {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		dir := "/proc/" + d.Name()
+		// The namespace's local addresses, as LOCAL leaves of the FIB.
+		fib, err := os.ReadFile(dir + "/net/fib_trie")
+		if err != nil || !localAddr(string(fib), podIP) {
+			continue
+		}
+		snmp, err := os.ReadFile(dir + "/net/snmp")
+		if err != nil {
+			continue
+		}
+		var names []string
+		for _, line := range strings.Split(string(snmp), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != "Tcp:" {
+				continue
+			}
+			if names == nil {
+				names = f
+				continue
+			}
+			for i, name := range names {
+				if name == "RetransSegs" && i < len(f) {
+					var n int64
+					if _, err := fmt.Sscan(f[i], &n); err != nil {
+						t.Fatalf("%s/net/snmp: RetransSegs %q: %v", dir, f[i], err)
+					}
+					return n
+				}
+			}
+		}
+		t.Fatalf("%s/net/snmp has no RetransSegs:\n%s", dir, snmp)
+	}
+	t.Fatalf("no process on this machine has %s as a local address", podIP)
+	return 0
+}
+
+// localAddr reports whether /proc/net/fib_trie lists ip as a local address
+// (a "/32 host LOCAL" leaf), not only as a route's network.
+func localAddr(fib, ip string) bool {
+	lines := strings.Split(fib, "\n")
+	for i, l := range lines {
+		if strings.TrimSpace(l) != "|-- "+ip || i+1 >= len(lines) {
+			continue
+		}
+		if strings.Contains(lines[i+1], "/32 host LOCAL") {
+			return true
+		}
+	}
+	return false
+}
+
+// withinWire reports whether the payload estimate got is within frac of
+// want, allowing on top the retransmitted segments that crossed the wire.
+func withinWire(got, want int64, frac float64, retrans int64) bool {
+	return within(got, want, frac) || (got > want && got-want <= int64(frac*float64(want))+retrans*tcpMSS)
+}
