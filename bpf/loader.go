@@ -90,10 +90,13 @@ type Probe struct {
 	// Drain then reads with the batched lookup syscall into keys and vals.
 	drain    *drainObjects
 	drainMem *ebpf.Memory
-	recs     []netflowFlowRec
-	keys     []netflowFlowKey
-	vals     []netflowFlowVal
-	flows    []Flow
+	// seenGen is the value of seen_gen: each Drain moves it, so no entry
+	// of the socket layer's memory of sockets outlives its interval.
+	seenGen uint32
+	recs    []netflowFlowRec
+	keys    []netflowFlowKey
+	vals    []netflowFlowVal
+	flows   []Flow
 }
 
 // drainObjects move the flows of a map out to the memory-mapped array
@@ -132,18 +135,19 @@ type mapObjects struct {
 	TupleOwners *ebpf.Map `ebpf:"tuple_owners"`
 	SeenSocks   *ebpf.Map `ebpf:"seen_socks"`
 	OwnerEpoch  *ebpf.Map `ebpf:"owner_epoch"`
+	SeenGen     *ebpf.Map `ebpf:"seen_gen"`
 }
 
 func (m *mapObjects) replacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
 		"owners": m.Owners, "flows_a": m.FlowsA, "flows_b": m.FlowsB, "barrier": m.Barrier,
 		"stats": m.Stats, "slots": m.Slots, "next_slot": m.NextSlot, "slots_used": m.SlotsUsed, "dns_events": m.DNSEvents, "tuple_owners": m.TupleOwners,
-		"seen_socks": m.SeenSocks, "owner_epoch": m.OwnerEpoch,
+		"seen_socks": m.SeenSocks, "owner_epoch": m.OwnerEpoch, "seen_gen": m.SeenGen,
 	}
 }
 
 func (m *mapObjects) close() {
-	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.Slots, m.NextSlot, m.SlotsUsed, m.DNSEvents, m.TupleOwners, m.SeenSocks, m.OwnerEpoch} {
+	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.Slots, m.NextSlot, m.SlotsUsed, m.DNSEvents, m.TupleOwners, m.SeenSocks, m.OwnerEpoch, m.SeenGen} {
 		if mp != nil {
 			mp.Close()
 		}
@@ -603,6 +607,10 @@ type Flow struct {
 func (p *Probe) Drain(fn func([]Flow)) (entries int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Should this fail (an update of a one-element array), the socket
+	// layer's entries last an interval longer.
+	p.seenGen++
+	_ = p.maps.SeenGen.Put(uint32(0), p.seenGen)
 	prev := p.active
 	old := p.maps.FlowsA
 	if prev == 1 {

@@ -259,7 +259,10 @@ struct {
  * has the same way on every CPU, and an entry holds while its way's
  * owner_epoch has not moved. That moves whenever a socket of the way
  * changes hands, as when another process, on another CPU, sends on a
- * socket this CPU remembers. */
+ * socket this CPU remembers. And it holds for one interval at most: each
+ * read moves seen_gen, so whatever race left an entry wrong (stores torn by
+ * preemption, two processes on one socket at once, a weakly ordered CPU)
+ * is undone within the interval after. */
 #define SEEN_WAYS 64
 
 struct seen_sock {
@@ -267,8 +270,16 @@ struct seen_sock {
 	__u64 cookie;
 	__u64 epoch;
 	__u32 pid;
-	__u32 _pad;
+	__u32 gen;
 };
+
+/* Moved by user space at every read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} seen_gen SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -441,69 +452,87 @@ static __always_inline __u32 seen_way(struct sock *sk)
 	return (__u32)((a >> 10) ^ (a >> 16)) & (SEEN_WAYS - 1);
 }
 
+enum {
+	NOT_OWNER = 0,	   /* a kernel thread, or no storage */
+	OWNER = 1,	   /* the socket is the caller's */
+	OWNER_TAKEN = 2,   /* and was another process's until now */
+};
+
+/* refresh_owner makes the calling process the owner of sk. On a change of
+ * hands it moves epoch (when not NULL), after the owner is written: a CPU
+ * that reads the moved epoch then reads the new owner. */
+static __always_inline int refresh_owner(struct sock *sk, __u32 pid, __u64 *epoch)
+{
+	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
+	if (o && o->pid == pid && o->flags == OWNER_TASK)
+		return OWNER;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->flags & PF_KTHREAD)
+		return NOT_OWNER;
+	int taken = o && o->pid != pid;
+	if (!o) {
+		o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!o)
+			return NOT_OWNER;
+	}
+	owner_from_current(o, pid);
+	/* The socket's slot keeps a copy, for its flush. */
+	struct slot *sl = slot_of(((struct sock_state *)o)->slot);
+	if (sl)
+		__builtin_memcpy(&sl->owner, o, sizeof(sl->owner));
+	if (!taken)
+		return OWNER;
+	/* A plain atomic add: tracing programs load it before 5.12. */
+	if (epoch)
+		__sync_fetch_and_add(epoch, 1);
+	return OWNER_TAKEN;
+}
+
 /* Socket layer with BTF pointers (tp_btf, fentry): refresh the owner in
- * process context. The fast path is two array reads and some compares; the
- * slow one, an sk_storage lookup. */
+ * process context. The fast path is three array reads and some compares;
+ * the slow one, an sk_storage lookup. Each path goes its own way to its
+ * end, so no verifier has to follow a pointer that may be NULL through a
+ * merge. */
 static __always_inline void attribute_sk(struct sock *sk)
 {
 	if (!sk)
 		return;
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	struct seen_sock *seen = 0;
-	__u64 *epoch = 0, e = 0;
-	if (have_cookie_in_tracing) {
-		__u32 way = seen_way(sk);
-		epoch = bpf_map_lookup_elem(&owner_epoch, &way);
-		seen = bpf_map_lookup_elem(&seen_socks, &way);
-		if (!epoch)
-			seen = 0;
+	if (!have_cookie_in_tracing) {
+		refresh_owner(sk, pid, 0);
+		return;
 	}
-	if (seen) {
-		/* Read before the owner: a change of hands after this makes
-		 * the entry written below stale. */
-		e = *(volatile __u64 *)epoch;
-		/* A socket's cookie is 0 until something asks for it: the
-		 * slow path does, before it remembers the socket. */
-		if (seen->sk == (__u64)sk && seen->pid == pid && seen->epoch == e && seen->cookie &&
-		    seen->cookie == (__u64)sk->__sk_common.skc_cookie.counter)
-			return;
+	__u32 zero = 0, way = seen_way(sk);
+	__u64 *epoch = bpf_map_lookup_elem(&owner_epoch, &way);
+	__u32 *gen = bpf_map_lookup_elem(&seen_gen, &zero);
+	struct seen_sock *seen = bpf_map_lookup_elem(&seen_socks, &way);
+	if (!epoch || !gen || !seen) {
+		refresh_owner(sk, pid, 0);
+		return;
 	}
-	struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
-	if (!o || o->pid != pid || o->flags != OWNER_TASK) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		if (task->flags & PF_KTHREAD)
-			return;
-		if (!o) {
-			o = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-			if (!o)
-				return;
-		} else if (o->pid != pid && epoch) {
-			/* The socket changes hands: every CPU's memory of it,
-			 * and of the other sockets of its way, goes. Every
-			 * change moves the epoch before it writes the owner, so
-			 * when the epoch moved from e only here, the entry
-			 * written below holds at e + 1. (A plain atomic add:
-			 * tracing programs load it before 5.12.) */
-			__sync_fetch_and_add(epoch, 1);
-			if (*(volatile __u64 *)epoch == e + 1)
-				e++;
-		}
-		owner_from_current(o, pid);
-		/* The socket's slot keeps a copy, for its flush. */
-		struct slot *sl = slot_of(((struct sock_state *)o)->slot);
-		if (sl)
-			__builtin_memcpy(&sl->owner, o, sizeof(sl->owner));
-	}
+	/* Read before the owner: a change of hands after this makes the
+	 * entry written below stale. */
+	__u64 e = *(volatile __u64 *)epoch;
+	__u32 g = *(volatile __u32 *)gen;
+	/* A socket's cookie is 0 until something asks for it: the slow path
+	 * does, before it remembers the socket. */
+	if (seen->sk == (__u64)sk && seen->pid == pid && seen->epoch == e && seen->gen == g && seen->cookie &&
+	    seen->cookie == (__u64)sk->__sk_common.skc_cookie.counter)
+		return;
+	int r = refresh_owner(sk, pid, epoch);
+	if (r == NOT_OWNER)
+		return;
+	/* When the epoch moved from e only by this change of hands, the
+	 * entry holds at e + 1. */
+	if (r == OWNER_TAKEN && *(volatile __u64 *)epoch == e + 1)
+		e++;
 	/* Two programs on one CPU (a task preempted in here) may interleave
-	 * their stores; a torn entry matches no socket by both address and
-	 * cookie unless both wrote the same socket, which two processes
-	 * share. */
-	if (seen) {
-		seen->pid = pid;
-		seen->epoch = e;
-		seen->cookie = bpf_get_socket_cookie(sk);
-		seen->sk = (__u64)sk;
-	}
+	 * their stores: seen_gen bounds what a torn entry can do. */
+	seen->pid = pid;
+	seen->epoch = e;
+	seen->gen = g;
+	seen->cookie = bpf_get_socket_cookie(sk);
+	seen->sk = (__u64)sk;
 }
 
 SEC("tp_btf/sock_send_length")

@@ -75,7 +75,7 @@ type netflowSeenSock struct {
 	Cookie uint64
 	Epoch  uint64
 	Pid    uint32
-	Pad    uint32
+	Gen    uint32
 }
 
 type netflowSlot struct {
@@ -139,6 +139,7 @@ const (
 	netflowMapNextSlot             = "next_slot"
 	netflowMapOwnerEpoch           = "owner_epoch"
 	netflowMapOwners               = "owners"
+	netflowMapSeenGen              = "seen_gen"
 	netflowMapSeenSocks            = "seen_socks"
 	netflowMapSlots                = "slots"
 	netflowMapSlotsUsed            = "slots_used"
@@ -263,6 +264,7 @@ type netflowMapSpecs struct {
 	NextSlot    *ebpf.MapSpec `ebpf:"next_slot"`
 	OwnerEpoch  *ebpf.MapSpec `ebpf:"owner_epoch"`
 	Owners      *ebpf.MapSpec `ebpf:"owners"`
+	SeenGen     *ebpf.MapSpec `ebpf:"seen_gen"`
 	SeenSocks   *ebpf.MapSpec `ebpf:"seen_socks"`
 	Slots       *ebpf.MapSpec `ebpf:"slots"`
 	SlotsUsed   *ebpf.MapSpec `ebpf:"slots_used"`
@@ -319,6 +321,7 @@ type netflowMaps struct {
 	NextSlot    *ebpf.Map `ebpf:"next_slot"`
 	OwnerEpoch  *ebpf.Map `ebpf:"owner_epoch"`
 	Owners      *ebpf.Map `ebpf:"owners"`
+	SeenGen     *ebpf.Map `ebpf:"seen_gen"`
 	SeenSocks   *ebpf.Map `ebpf:"seen_socks"`
 	Slots       *ebpf.Map `ebpf:"slots"`
 	SlotsUsed   *ebpf.Map `ebpf:"slots_used"`
@@ -336,6 +339,7 @@ func (m *netflowMaps) Close() error {
 		m.NextSlot,
 		m.OwnerEpoch,
 		m.Owners,
+		m.SeenGen,
 		m.SeenSocks,
 		m.Slots,
 		m.SlotsUsed,
