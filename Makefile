@@ -33,10 +33,10 @@ unit: ## Run go vet, unit tests and kernel tests (kernel tests need root) and th
 	@$(MAKE) --no-print-directory tidy-check
 
 tidy-check: ## Fail when go.mod/go.sum or generated docs are stale.
-	@cp go.mod /tmp/netflow-go.mod.bak; cp go.sum /tmp/netflow-go.sum.bak
-	@$(GO) mod tidy
-	@if ! diff -q go.mod /tmp/netflow-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/netflow-go.sum.bak >/dev/null; then \
-		echo "go.mod/go.sum are not tidy: run go mod tidy"; cp /tmp/netflow-go.mod.bak go.mod; cp /tmp/netflow-go.sum.bak go.sum; exit 1; fi
+	@tmp=$$(mktemp -d /tmp/netflow-tidy.XXXXXXXX) && trap 'rm -rf "$$tmp"' EXIT && \
+		cp go.mod go.sum "$$tmp"/ && $(GO) mod tidy && \
+		if ! diff -q go.mod "$$tmp"/go.mod >/dev/null || ! diff -q go.sum "$$tmp"/go.sum >/dev/null; then \
+			echo "go.mod/go.sum are not tidy: run go mod tidy"; cp "$$tmp"/go.mod "$$tmp"/go.sum .; exit 1; fi
 
 lint: ## Run go vet and golangci-lint (pinned in tools/go.mod).
 	$(GO) vet ./...

@@ -259,8 +259,16 @@ func describe(p *corev1.Pod) string {
 
 var plugin struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
+}
+
+// removeBuilds removes what PluginBinary built, once the tests are done.
+func removeBuilds() {
+	if plugin.dir != "" {
+		os.RemoveAll(plugin.dir)
+	}
 }
 
 // RepoRoot returns the repository's top folder.
@@ -284,6 +292,7 @@ func PluginBinary(t testing.TB) string {
 			plugin.err = err
 			return
 		}
+		plugin.dir = dir
 		cmd := exec.Command("make", "--no-print-directory", "build", "BIN="+dir)
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
