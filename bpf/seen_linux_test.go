@@ -186,6 +186,7 @@ func TestSeenSockets(t *testing.T) {
 	}
 
 	// The same address with another cookie: the socket must be looked up.
+	s.setOwner(t, 1)
 	var per []netflowSeenSock
 	if err := p.maps.SeenSocks.Lookup(way, &per); err != nil {
 		t.Fatal(err)
