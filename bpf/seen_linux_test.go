@@ -143,20 +143,21 @@ func TestSeenSockets(t *testing.T) {
 		t.Fatalf("the entry is %+v, want pid %d and the socket's address", e, me)
 	}
 
-	s.setOwner(t, 1)
-	s.send(t)
-	if got := s.owner(t); got != 1 {
-		t.Errorf("a remembered socket was looked up again: owner %d, want 1 left alone", got)
+	// The probe sees every socket of the machine: other tasks on this CPU
+	// may take the way, and changes of hands anywhere move its epoch. The
+	// checks that want an entry to hold try a few times.
+	if !s.tries(func() bool {
+		s.send(t)
+		s.setOwner(t, 1)
+		s.send(t)
+		return s.owner(t) == 1
+	}) {
+		t.Errorf("a remembered socket was looked up again: owner %d, want 1 left alone", s.owner(t))
 	}
 
 	// A socket of the way changed hands: the way's entries are stale.
-	var epoch uint64
-	if err := p.maps.OwnerEpoch.Lookup(way, &epoch); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.maps.OwnerEpoch.Put(way, epoch+1); err != nil {
-		t.Fatal(err)
-	}
+	s.setOwner(t, 1)
+	epoch := s.moveEpoch(t, way)
 	s.send(t)
 	if got := s.owner(t); got != me {
 		t.Errorf("an entry older than the last change of hands held: owner %d, want %d", got, me)
@@ -167,13 +168,19 @@ func TestSeenSockets(t *testing.T) {
 	if err := p.maps.OwnerEpoch.Lookup(way, &moved); err != nil {
 		t.Fatal(err)
 	}
-	if moved != epoch+2 {
-		t.Errorf("the way's epoch is %d after a change of hands, want %d", moved, epoch+2)
+	if moved < epoch+1 {
+		t.Errorf("the way's epoch is %d after a change of hands, want at least %d", moved, epoch+1)
 	}
-	s.setOwner(t, 1)
-	s.send(t)
-	if got := s.owner(t); got != 1 {
-		t.Errorf("the socket is not remembered again after the change of hands: owner %d, want 1 left alone", got)
+	// And the send that took it back remembers it at once.
+	if !s.tries(func() bool {
+		s.setOwner(t, 1)
+		s.moveEpoch(t, way)
+		s.send(t) // takes it back
+		s.setOwner(t, 1)
+		s.send(t)
+		return s.owner(t) == 1
+	}) {
+		t.Errorf("the socket is not remembered again after the change of hands: owner %d, want 1 left alone", s.owner(t))
 	}
 
 	// An interval ends: every entry is stale.
@@ -199,9 +206,41 @@ func TestSeenSockets(t *testing.T) {
 	if got := s.owner(t); got != me {
 		t.Errorf("an entry with another cookie passed for the socket: owner %d, want %d", got, me)
 	}
-	if _, e, ok := s.entry(t); !ok || e.Pid != me {
-		t.Errorf("the socket is not remembered again after its lookup: %+v", e)
+	if !s.tries(func() bool {
+		_, e, ok := s.entry(t)
+		if !ok || e.Pid != me {
+			s.send(t)
+			return false
+		}
+		return true
+	}) {
+		t.Errorf("the socket is not remembered again after its lookup")
 	}
+}
+
+// tries runs check up to five times, until it holds.
+func (s *seenSocket) tries(check func() bool) bool {
+	for range 5 {
+		if check() {
+			return true
+		}
+	}
+	return false
+}
+
+// moveEpoch moves the epoch of way by one, as a change of hands of one of
+// its sockets does, and returns the value it moved to.
+func (s *seenSocket) moveEpoch(t *testing.T, way uint32) uint64 {
+	t.Helper()
+	var epoch uint64
+	if err := s.p.maps.OwnerEpoch.Lookup(way, &epoch); err != nil {
+		t.Fatal(err)
+	}
+	epoch++
+	if err := s.p.maps.OwnerEpoch.Put(way, epoch); err != nil {
+		t.Fatal(err)
+	}
+	return epoch
 }
 
 // TestNoSeenSocketsOption checks the socket layer without its memory, as on
