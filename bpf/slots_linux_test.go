@@ -60,6 +60,23 @@ func tcpHeaders(t *testing.T) uint64 {
 // tuple is a TCP flow of a test, by its ports.
 type tuple struct{ local, remote uint16 }
 
+// drainSent drains the probe and returns the TCP payload its flows say was
+// sent on ft in that interval.
+func drainSent(t *testing.T, p *Probe, ft tuple) (payload uint64) {
+	t.Helper()
+	hdr := tcpHeaders(t)
+	if _, err := p.Drain(func(fs []Flow) {
+		for _, f := range fs {
+			if f.Proto == 6 && f.Local.Port() == ft.local && f.Remote.Port() == ft.remote {
+				payload += f.TxBytes - f.TxPackets*hdr
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return payload
+}
+
 // findSlot returns the state, index and contents of the slot that counts
 // the TCP flow t, or SLOT_FREE when none does. Only a slot that
 // has taken its tuple (on, closed or dead) counts: a slot handed to a
@@ -256,7 +273,6 @@ func TestNoSlots(t *testing.T) {
 	if p.flushSlots[0] != nil {
 		t.Fatal("the slot programs are loaded")
 	}
-	hdr := tcpHeaders(t)
 	client, server := tcpPair(t)
 	defer client.Close()
 	defer server.Close()
@@ -273,17 +289,7 @@ func TestNoSlots(t *testing.T) {
 	if st := slotState(t, p, end); st != netflowSlotStateSLOT_FREE {
 		t.Errorf("the client has a slot in state %d", st)
 	}
-	var payload uint64
-	if _, err := p.Drain(func(fs []Flow) {
-		for _, f := range fs {
-			if f.Proto == 6 && f.Local.Port() == end.local && f.Remote.Port() == end.remote && f.Local.Addr().IsLoopback() {
-				payload += f.TxBytes - f.TxPackets*hdr
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if payload != 1000 {
+	if payload := drainSent(t, p, end); payload != 1000 {
 		t.Errorf("read %d payload bytes sent, want 1000", payload)
 	}
 }
@@ -297,7 +303,6 @@ func TestReconnectedSocket(t *testing.T) {
 	if p.flushSlots[0] == nil {
 		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
 	}
-	hdr := tcpHeaders(t)
 	var lc net.ListenConfig
 	lc.SetMultipathTCP(false)
 	var servers [2]*net.TCPListener
@@ -356,15 +361,7 @@ func TestReconnectedSocket(t *testing.T) {
 		if st, idx[i], _ = findSlot(t, p, ends[i]); st != netflowSlotStateSLOT_ON {
 			t.Fatalf("connection %d: the socket's slot is in state %d, want %d (counting)", i, st, netflowSlotStateSLOT_ON)
 		}
-		if _, err := p.Drain(func(fs []Flow) {
-			for _, f := range fs {
-				if f.Proto == 6 && f.Local.Port() == local && f.Remote.Port() == remote {
-					payload[i] += f.TxBytes - f.TxPackets*hdr
-				}
-			}
-		}); err != nil {
-			t.Fatal(err)
-		}
+		payload[i] = drainSent(t, p, tuple{local, remote})
 	}
 	for i, got := range payload {
 		if want := uint64(1000 * (i + 1)); got != want {
@@ -390,21 +387,8 @@ func TestReconnectedSocket(t *testing.T) {
 func TestIdleSlotTakenBack(t *testing.T) {
 	const idle = 2
 	p, client, server, ends := slotConnection(t, Options{MaxFlows: 4096, SlotIdleReads: idle})
-	hdr := tcpHeaders(t)
 	// read returns the payload the client sent in this read.
-	read := func() (payload uint64) {
-		t.Helper()
-		if _, err := p.Drain(func(fs []Flow) {
-			for _, f := range fs {
-				if f.Proto == 6 && f.Local.Port() == ends[0].local && f.Remote.Port() == ends[0].remote {
-					payload += f.TxBytes - f.TxPackets*hdr
-				}
-			}
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return payload
-	}
+	read := func() uint64 { return drainSent(t, p, ends[0]) }
 	read() // the handshake
 	transfer(t, client, server, 1000)
 	for _, end := range ends {
@@ -483,20 +467,7 @@ func TestExistingSocketSlots(t *testing.T) {
 	if p.flushSlots[0] == nil {
 		t.Skip("this kernel cannot give TCP sockets slots (see the log)")
 	}
-	hdr := tcpHeaders(t)
-	read := func() (payload uint64) {
-		t.Helper()
-		if _, err := p.Drain(func(fs []Flow) {
-			for _, f := range fs {
-				if f.Proto == 6 && f.Local.Port() == ends[0].local && f.Remote.Port() == ends[0].remote {
-					payload += f.TxBytes - f.TxPackets*hdr
-				}
-			}
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return payload
-	}
+	read := func() uint64 { return drainSent(t, p, ends[0]) }
 	read()
 	transfer(t, client, server, 5000)
 	for _, end := range ends {
