@@ -5,17 +5,24 @@
 #     1 KiB and 128 KiB writes, interleaved runs, kernel.bpf_stats_enabled
 #     off as on a node: the statistics add two clock reads to every run of
 #     every program), with the median of the rounds' ratios and its 95 %
-#     bootstrap interval, which shows how much the machine alone moves it,
+#     bootstrap interval, which shows how much the machine alone moves it.
+#     A run without the probe goes through the same steps as one with it:
+#     the holder starts (attaching nothing), the machine settles for
+#     SETTLE seconds, iperf3 runs, the holder stops. AA=1 compares runs
+#     without the probe with each other, which shows the method's own bias,
 #   - cost per event of each program (separate runs with
 #     kernel.bpf_stats_enabled on; the setting is restored after),
 #   - the time to read 50,000 flows (go test -bench Collect50k, and its
 #     parts Drain50k and Records50k),
 #   - the probe's peak RSS and its CPU use while idle.
-# Needs root, iperf3 and python3. ROUNDS and SECONDS_PER_RUN tune the length.
+# Needs root, iperf3 and python3. ROUNDS, SECONDS_PER_RUN and SETTLE tune the
+# length.
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-8}
+ROUNDS=${ROUNDS:-16}
 SECS=${SECONDS_PER_RUN:-3}
+SETTLE=${SETTLE:-2}
+AA=${AA:-0}
 PORT=${PORT:-5299}
 cd "$(dirname "$0")/../.."
 
@@ -39,8 +46,10 @@ iperf3 -s -B 127.0.0.1 -p "$PORT" >/dev/null 2>&1 &
 iperf_pid=$!
 sleep 0.5
 
+# start_holder [-attach=false] starts the holder and waits until it has
+# attached (or, without the probe, started).
 start_holder() {
-	"$tmp/holder" >"$tmp/holder.out" 2>"$tmp/holder.err" &
+	"$tmp/holder" "$@" >"$tmp/holder.out" 2>"$tmp/holder.err" &
 	holder_pid=$!
 	for _ in $(seq 50); do grep -q hookset "$tmp/holder.out" 2>/dev/null && return; sleep 0.1; done
 	echo "the probe did not start:" >&2; cat "$tmp/holder.err" >&2; exit 1
@@ -73,24 +82,35 @@ for layer, (t, n) in sorted(acc.items()):
     print(layer, t, n)'
 }
 
+# measure SIZE [-attach=false] sets bps to one throughput run's figure, with
+# the steps around it that a run with the probe needs. (Not in a subshell:
+# the exit trap must know the holder.)
+measure() {
+	local size=$1; shift
+	start_holder "$@"
+	sleep "$SETTLE"
+	bps=$(throughput "$size")
+	stop_holder
+	sleep 1 # the kernel frees the probe's maps in the background
+}
+
+with=()
+[ "$AA" = 1 ] && with=(-attach=false) && echo "AA=1: both runs of each round are without the probe"
 sysctl -qw kernel.bpf_stats_enabled=0
 for size in 1K 128K; do
 	off=(); on=()
 	for r in $(seq "$ROUNDS"); do
 		# Alternate which run comes first, so a drift of the machine's
 		# speed during a round does not favour either.
-		if (( r % 2 )); then off+=("$(throughput "$size")"); fi
-		start_holder
-		on+=("$(throughput "$size")")
-		stop_holder
-		sleep 1 # the kernel frees the probe's maps in the background
-		if (( r % 2 == 0 )); then off+=("$(throughput "$size")"); fi
+		if (( r % 2 )); then measure "$size" -attach=false; off+=("$bps"); fi
+		measure "$size" "${with[@]}"; on+=("$bps")
+		if (( r % 2 == 0 )); then measure "$size" -attach=false; off+=("$bps"); fi
 	done
 	python3 - "$size" "${off[*]}" "${on[*]}" <<'PY'
 import random, statistics, sys
 size, off, on = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
 mo, mn = statistics.median(off), statistics.median(on)
-print(f"throughput loopback {size:>4} writes: without {mo/1e9:6.2f} Gbit/s, with {mn/1e9:6.2f} Gbit/s, ratio {mn/mo:.3f} (median of {len(off)} interleaved runs; per run: {' '.join(f'{b/a:.2f}' for a, b in zip(off, on))})")
+print(f"throughput loopback {size:>4} writes: without {mo/1e9:6.2f} Gbit/s, with {mn/1e9:6.2f} Gbit/s, ratio {mn/mo:.3f} (medians of {len(off)} interleaved runs; per round: {' '.join(f'{b/a:.2f}' for a, b in zip(off, on))})")
 # How far the machine alone moves that figure: the median of the rounds'
 # ratios, with a 95 % bootstrap interval over the rounds.
 ratios = [b / a for a, b in zip(off, on)]

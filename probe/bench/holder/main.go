@@ -2,11 +2,13 @@
 
 // Command holder attaches the collector and drains it every second until
 // SIGINT or SIGTERM, for probe/bench/run.sh. On exit it prints its peak RSS
-// and the flows it read.
+// and the flows it read. With -attach=false it attaches nothing and waits:
+// the runs without the probe go through the same steps as those with it.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -25,8 +27,15 @@ func main() {
 }
 
 func run() error {
+	attach := flag.Bool("attach", true, "attach the probe; false waits for the signal with nothing attached")
+	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if !*attach {
+		fmt.Println("hookset none")
+		<-ctx.Done()
+		return nil
+	}
 	c, err := collector.New(collector.Config{})
 	if err != nil {
 		return err
