@@ -112,9 +112,11 @@ const (
 )
 
 type netflowSockState struct {
-	_     structs.HostLayout
-	Owner netflowOwner
-	Slot  uint64
+	_            structs.HostLayout
+	Owner        netflowOwner
+	Slot         uint64
+	AcceptChecks uint32
+	Pad          uint32
 }
 
 type netflowTupleKey struct {
@@ -131,6 +133,7 @@ type netflowTupleKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	netflowMapAccepted             = "accepted"
 	netflowMapBarrier              = "barrier"
 	netflowMapDnsEvents            = "dns_events"
 	netflowMapDrained              = "drained"
@@ -145,6 +148,8 @@ const (
 	netflowMapSlotsUsed            = "slots_used"
 	netflowMapStats                = "stats"
 	netflowMapTupleOwners          = "tuple_owners"
+	netflowProgAccept4Exit         = "accept4_exit"
+	netflowProgAcceptExit          = "accept_exit"
 	netflowProgDrainFlowsA         = "drain_flows_a"
 	netflowProgDrainFlowsB         = "drain_flows_b"
 	netflowProgFentryRecv          = "fentry_recv"
@@ -181,6 +186,7 @@ const (
 	netflowVarUnusedSeenSock       = "unused_seen_sock"
 	netflowVarUnusedSlot           = "unused_slot"
 	netflowVarUnusedSlotState      = "unused_slot_state"
+	netflowVarUseAcceptOwners      = "use_accept_owners"
 	netflowVarUseSlots             = "use_slots"
 	netflowVarUseTupleOwners       = "use_tuple_owners"
 )
@@ -227,6 +233,8 @@ type netflowSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowProgramSpecs struct {
+	Accept4Exit  *ebpf.ProgramSpec `ebpf:"accept4_exit"`
+	AcceptExit   *ebpf.ProgramSpec `ebpf:"accept_exit"`
 	DrainFlowsA  *ebpf.ProgramSpec `ebpf:"drain_flows_a"`
 	DrainFlowsB  *ebpf.ProgramSpec `ebpf:"drain_flows_b"`
 	FentryRecv   *ebpf.ProgramSpec `ebpf:"fentry_recv"`
@@ -256,6 +264,7 @@ type netflowProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowMapSpecs struct {
+	Accepted    *ebpf.MapSpec `ebpf:"accepted"`
 	Barrier     *ebpf.MapSpec `ebpf:"barrier"`
 	DnsEvents   *ebpf.MapSpec `ebpf:"dns_events"`
 	Drained     *ebpf.MapSpec `ebpf:"drained"`
@@ -289,6 +298,7 @@ type netflowVariableSpecs struct {
 	UnusedSeenSock       *ebpf.VariableSpec `ebpf:"unused_seen_sock"`
 	UnusedSlot           *ebpf.VariableSpec `ebpf:"unused_slot"`
 	UnusedSlotState      *ebpf.VariableSpec `ebpf:"unused_slot_state"`
+	UseAcceptOwners      *ebpf.VariableSpec `ebpf:"use_accept_owners"`
 	UseSlots             *ebpf.VariableSpec `ebpf:"use_slots"`
 	UseTupleOwners       *ebpf.VariableSpec `ebpf:"use_tuple_owners"`
 }
@@ -313,6 +323,7 @@ func (o *netflowObjects) Close() error {
 //
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowMaps struct {
+	Accepted    *ebpf.Map `ebpf:"accepted"`
 	Barrier     *ebpf.Map `ebpf:"barrier"`
 	DnsEvents   *ebpf.Map `ebpf:"dns_events"`
 	Drained     *ebpf.Map `ebpf:"drained"`
@@ -331,6 +342,7 @@ type netflowMaps struct {
 
 func (m *netflowMaps) Close() error {
 	return _NetflowClose(
+		m.Accepted,
 		m.Barrier,
 		m.DnsEvents,
 		m.Drained,
@@ -365,6 +377,7 @@ type netflowVariables struct {
 	UnusedSeenSock       *ebpf.Variable `ebpf:"unused_seen_sock"`
 	UnusedSlot           *ebpf.Variable `ebpf:"unused_slot"`
 	UnusedSlotState      *ebpf.Variable `ebpf:"unused_slot_state"`
+	UseAcceptOwners      *ebpf.Variable `ebpf:"use_accept_owners"`
 	UseSlots             *ebpf.Variable `ebpf:"use_slots"`
 	UseTupleOwners       *ebpf.Variable `ebpf:"use_tuple_owners"`
 }
@@ -373,6 +386,8 @@ type netflowVariables struct {
 //
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowPrograms struct {
+	Accept4Exit  *ebpf.Program `ebpf:"accept4_exit"`
+	AcceptExit   *ebpf.Program `ebpf:"accept_exit"`
 	DrainFlowsA  *ebpf.Program `ebpf:"drain_flows_a"`
 	DrainFlowsB  *ebpf.Program `ebpf:"drain_flows_b"`
 	FentryRecv   *ebpf.Program `ebpf:"fentry_recv"`
@@ -400,6 +415,8 @@ type netflowPrograms struct {
 
 func (p *netflowPrograms) Close() error {
 	return _NetflowClose(
+		p.Accept4Exit,
+		p.AcceptExit,
 		p.DrainFlowsA,
 		p.DrainFlowsB,
 		p.FentryRecv,
