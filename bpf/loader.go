@@ -57,12 +57,6 @@ type Options struct {
 	// on every send and receive, as it does on kernels whose tracing
 	// programs cannot read a socket's cookie (for tests).
 	NoSeenSockets bool
-	// ReceiveHook keeps the socket layer's receive hook where the accept
-	// hooks could stand in for it: every receive then makes the calling
-	// process the socket's owner, also of a socket that it only reads from
-	// after a fork or a descriptor passed, at the cost of a program run on
-	// every receive.
-	ReceiveHook bool
 	// Logf, when set, receives one line per hook set that failed.
 	Logf func(format string, args ...any)
 }
@@ -142,29 +136,22 @@ type mapObjects struct {
 	SeenSocks   *ebpf.Map `ebpf:"seen_socks"`
 	OwnerEpoch  *ebpf.Map `ebpf:"owner_epoch"`
 	SeenGen     *ebpf.Map `ebpf:"seen_gen"`
-	Accepted    *ebpf.Map `ebpf:"accepted"`
 }
 
 func (m *mapObjects) replacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
 		"owners": m.Owners, "flows_a": m.FlowsA, "flows_b": m.FlowsB, "barrier": m.Barrier,
 		"stats": m.Stats, "slots": m.Slots, "next_slot": m.NextSlot, "slots_used": m.SlotsUsed, "dns_events": m.DNSEvents, "tuple_owners": m.TupleOwners,
-		"seen_socks": m.SeenSocks, "owner_epoch": m.OwnerEpoch, "seen_gen": m.SeenGen, "accepted": m.Accepted,
+		"seen_socks": m.SeenSocks, "owner_epoch": m.OwnerEpoch, "seen_gen": m.SeenGen,
 	}
 }
 
 func (m *mapObjects) close() {
-	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.Slots, m.NextSlot, m.SlotsUsed, m.DNSEvents, m.TupleOwners, m.SeenSocks, m.OwnerEpoch, m.SeenGen, m.Accepted} {
+	for _, mp := range []*ebpf.Map{m.Owners, m.FlowsA, m.FlowsB, m.Barrier, m.Stats, m.Slots, m.NextSlot, m.SlotsUsed, m.DNSEvents, m.TupleOwners, m.SeenSocks, m.OwnerEpoch, m.SeenGen} {
 		if mp != nil {
 			mp.Close()
 		}
 	}
-}
-
-// acceptObjects note the process that accepts a TCP socket as its owner.
-type acceptObjects struct {
-	Accept4 *ebpf.Program `ebpf:"accept4_exit"`
-	Accept  *ebpf.Program `ebpf:"accept_exit"`
 }
 
 type packetObjects struct {
@@ -294,7 +281,6 @@ func Load(opts Options) (_ *Probe, err error) {
 	// The socket layer first: which set loads decides how the packet layer
 	// finds owners.
 	socketSet := ""
-	var recvLink link.Link
 	for _, set := range HookSets {
 		if slices.Contains(opts.SkipHookSets, set) {
 			continue
@@ -315,33 +301,11 @@ func Load(opts Options) (_ *Probe, err error) {
 		p.links = append(p.links, links...)
 		p.progs = append(p.progs, progs...)
 		socketSet = set
-		if set == HookSetTpBtf || set == HookSetFentry {
-			recvLink = links[1]
-		}
 		break
 	}
 	p.netnsScoped = !opts.NoNetnsCookie && features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnGetNetnsCookie) == nil
 	if !p.netnsScoped && opts.Logf != nil {
 		opts.Logf("kernel lacks bpf_get_netns_cookie in cgroup_skb: the packet layer looks up the owner of every packet (slower)")
-	}
-	// The accept hooks stand in for the receive hook where sockets keep
-	// their owner in sk_storage and the packet layer counts on slots: the
-	// sockops program marks the sockets that wait for their accept.
-	var acceptLinks []link.Link
-	if recvLink != nil && !opts.ReceiveHook && p.netnsScoped && !opts.NoSlots {
-		var o acceptObjects
-		links, aerr := attachAccept(load, &o)
-		if aerr != nil {
-			if opts.Logf != nil {
-				opts.Logf("accept hooks unavailable, every receive runs the socket layer (slower): %v", aerr)
-			}
-		} else {
-			acceptLinks = links
-			p.progs = append(p.progs, o.Accept4, o.Accept)
-		}
-	}
-	if err := spec.Variables["use_accept_owners"].Set(uint32(boolInt(acceptLinks != nil))); err != nil {
-		return nil, fmt.Errorf("configuring the accept hooks: %w", err)
 	}
 	// A slot's flow is keyed by the netns cookie.
 	if p.netnsScoped && !opts.NoSlots {
@@ -413,21 +377,6 @@ func Load(opts Options) (_ *Probe, err error) {
 	p.hookSet = "cgroup_skb"
 	if socketSet != "" {
 		p.hookSet += "+" + socketSet
-	}
-	if acceptLinks != nil {
-		if p.flushSlots[0] != nil {
-			// The accepts take over from the receive hook.
-			p.links = slices.DeleteFunc(p.links, func(l link.Link) bool { return l == recvLink })
-			if err := recvLink.Close(); err != nil {
-				return nil, fmt.Errorf("detaching the receive hook: %w", err)
-			}
-			p.links = append(p.links, acceptLinks...)
-			p.hookSet += "+accept"
-		} else {
-			for _, l := range acceptLinks {
-				l.Close()
-			}
-		}
 	}
 
 	// With sock_create attached, no new socket goes unseen: now attribute
@@ -591,37 +540,7 @@ func attachSocketSet(set string, load func(any) error) (links []link.Link, progs
 	return links, progs, nil
 }
 
-// attachAccept loads the accept hooks into o and attaches them to the
-// syscalls' exit tracepoints, which need tracefs.
-func attachAccept(load func(any) error, o *acceptObjects) (links []link.Link, err error) {
-	if err := load(o); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			for _, l := range links {
-				l.Close()
-			}
-			o.Accept4.Close()
-			o.Accept.Close()
-		}
-	}()
-	for _, a := range []struct {
-		name string
-		prog *ebpf.Program
-	}{{"sys_exit_accept4", o.Accept4}, {"sys_exit_accept", o.Accept}} {
-		l, err := link.Tracepoint("syscalls", a.name, a.prog, nil)
-		if err != nil {
-			return links, err
-		}
-		links = append(links, l)
-	}
-	return links, nil
-}
-
-// HookSet names the active hooks, such as "cgroup_skb+tp_btf+accept": the
-// packet layer, the socket layer's set and, where they stand in for its
-// receive hook, the accept hooks.
+// HookSet names the active hooks, such as "cgroup_skb+tp_btf".
 func (p *Probe) HookSet() string { return p.hookSet }
 
 // MaxFlows is the capacity of one flow map.

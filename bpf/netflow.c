@@ -109,10 +109,6 @@ struct sock_state {
 	/* The socket's slot: its generation << 32 | its index + 1; 0: none.
 	 * One 64-bit word, so a packet never sees one without the other. */
 	__u64 slot;
-	/* An accepted socket's packets look for the owner its accept left in
-	 * accepted this many more times. */
-	__u32 accept_checks;
-	__u32 _pad;
 };
 
 /* The owner is looked up when the flow enters the interval's map, and
@@ -255,21 +251,6 @@ struct {
 	__type(value, struct owner);
 } tuple_owners SEC(".maps");
 
-/* The owner an accept left for the socket it returned, by the socket's
- * address, until a packet of that socket moves it onto the socket's
- * storage: the accepting process owns the socket, whoever made the
- * listener. A leftover (a socket closed without a packet after its
- * accept) is dropped when another socket is established at its address,
- * or by the LRU. */
-#define ACCEPT_CHECKS 256
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, struct owner);
-} accepted SEC(".maps");
-
 /* The socket layer's memory of the sockets it last found owned by the
  * calling process, per CPU: a hit spares the sk_storage lookup on every send
  * and receive. A socket is known by its address and its cookie, which no
@@ -316,8 +297,6 @@ struct {
 
 /* Set by the loader when the tuple_owners fallback is in use. */
 volatile const __u32 use_tuple_owners = 0;
-/* Set by the loader when the accept hooks stand in for the receive hook. */
-volatile const __u32 use_accept_owners = 0;
 /* Cleared by the loader on kernels whose helpers these features need are
  * missing: the verifier then never visits the calls (dead branches on a
  * read-only constant), so the programs still load. */
@@ -674,47 +653,6 @@ int kprobe_recv(void *ctx)
 	return 0;
 }
 
-/* Accepts, where they stand in for the receive hook: a process that only
- * reads from the sockets it accepts (a worker of a server whose listener
- * another process made) owns them from the accept on. The socket is the
- * file that the returned descriptor names; a thread of the process that
- * closes that descriptor meanwhile leaves a key no socket has. */
-static __always_inline void note_accept(long fd)
-{
-	if (fd < 0)
-		return;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = 0;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return;
-	struct socket *sock = BPF_CORE_READ(file, private_data);
-	struct sock *sk = BPF_CORE_READ(sock, sk);
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return;
-	struct owner o;
-	owner_from_current(&o, bpf_get_current_pid_tgid() >> 32);
-	__u64 key = (__u64)sk;
-	bpf_map_update_elem(&accepted, &key, &o, BPF_ANY);
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int accept4_exit(struct syscall_exit *ctx)
-{
-	note_accept(ctx->ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept")
-int accept_exit(struct syscall_exit *ctx)
-{
-	note_accept(ctx->ret);
-	return 0;
-}
-
 /* Sockets that existed before the probe started: walk every task's files
  * once and store the first owning process on each socket. */
 SEC("iter/task_file")
@@ -880,30 +818,6 @@ done:
 	return 0;
 }
 
-/* take_accept moves the owner that an accept left for sk onto s, the
- * socket's storage, while s waits for one: a few packets may come before
- * the accept. */
-static __always_inline void take_accept(void *sk, struct sock_state *s)
-{
-	if (!use_accept_owners || !s->accept_checks)
-		return;
-	__u64 key = (__u64)sk;
-	struct owner *a = bpf_map_lookup_elem(&accepted, &key);
-	if (!a) {
-		s->accept_checks--;
-		return;
-	}
-	s->accept_checks = 0;
-	__builtin_memcpy(&s->owner, a, sizeof(s->owner));
-	bpf_map_delete_elem(&accepted, &key);
-	/* No CPU remembers the socket as another process's: the first send
-	 * after the accept sends packets, which take the owner, before its
-	 * tracepoint runs. */
-	struct slot *sl = slot_of(s->slot);
-	if (sl)
-		__builtin_memcpy(&sl->owner, &s->owner, sizeof(sl->owner));
-}
-
 /* owner_of returns who owns the socket of skb: stored on the socket, on the
  * MPTCP socket of a subflow, or (classic tracepoints) under its tuple k. */
 static __always_inline struct owner *owner_of(struct __sk_buff *skb, struct flow_key *k, __u8 proto)
@@ -915,8 +829,6 @@ static __always_inline struct owner *owner_of(struct __sk_buff *skb, struct flow
 	sk = bpf_sk_fullsock(sk);
 	if (sk) {
 		o = bpf_sk_storage_get(&owners, sk, 0, 0);
-		if (o)
-			take_accept(sk, (struct sock_state *)o);
 		if (!o && have_mptcp_helper && proto == IPPROTO_TCP) {
 			/* An MPTCP subflow: the process owns the MPTCP socket. */
 			struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
@@ -1019,7 +931,6 @@ static __always_inline bool count_on_slot(struct __sk_buff *skb, int set, struct
 	struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);
 	if (!s)
 		return false;
-	take_accept(sk, s);
 	struct slot *sl = slot_of(s->slot);
 	if (!sl)
 		return false;
@@ -1258,17 +1169,6 @@ int sock_ops(struct bpf_sock_ops *ops)
 	switch (ops->op) {
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
-		if (use_accept_owners && ops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB) {
-			/* The socket's accept is to come: an entry for its
-			 * address is a leftover of an earlier socket. A socket
-			 * of an MPTCP listener that fell back to TCP has no
-			 * storage yet. */
-			__u64 key = (__u64)sk;
-			bpf_map_delete_elem(&accepted, &key);
-			struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-			if (s)
-				s->accept_checks = ACCEPT_CHECKS;
-		}
 		/* A socket whose slot was taken back for idleness gets none
 		 * again until it connects anew. */
 		struct sock_state *s = bpf_sk_storage_get(&owners, sk, 0, 0);

@@ -112,11 +112,9 @@ const (
 )
 
 type netflowSockState struct {
-	_            structs.HostLayout
-	Owner        netflowOwner
-	Slot         uint64
-	AcceptChecks uint32
-	Pad          uint32
+	_     structs.HostLayout
+	Owner netflowOwner
+	Slot  uint64
 }
 
 type netflowTupleKey struct {
@@ -133,7 +131,6 @@ type netflowTupleKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	netflowMapAccepted             = "accepted"
 	netflowMapBarrier              = "barrier"
 	netflowMapDnsEvents            = "dns_events"
 	netflowMapDrained              = "drained"
@@ -148,8 +145,6 @@ const (
 	netflowMapSlotsUsed            = "slots_used"
 	netflowMapStats                = "stats"
 	netflowMapTupleOwners          = "tuple_owners"
-	netflowProgAccept4Exit         = "accept4_exit"
-	netflowProgAcceptExit          = "accept_exit"
 	netflowProgDrainFlowsA         = "drain_flows_a"
 	netflowProgDrainFlowsB         = "drain_flows_b"
 	netflowProgFentryRecv          = "fentry_recv"
@@ -186,7 +181,6 @@ const (
 	netflowVarUnusedSeenSock       = "unused_seen_sock"
 	netflowVarUnusedSlot           = "unused_slot"
 	netflowVarUnusedSlotState      = "unused_slot_state"
-	netflowVarUseAcceptOwners      = "use_accept_owners"
 	netflowVarUseSlots             = "use_slots"
 	netflowVarUseTupleOwners       = "use_tuple_owners"
 )
@@ -233,8 +227,6 @@ type netflowSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowProgramSpecs struct {
-	Accept4Exit  *ebpf.ProgramSpec `ebpf:"accept4_exit"`
-	AcceptExit   *ebpf.ProgramSpec `ebpf:"accept_exit"`
 	DrainFlowsA  *ebpf.ProgramSpec `ebpf:"drain_flows_a"`
 	DrainFlowsB  *ebpf.ProgramSpec `ebpf:"drain_flows_b"`
 	FentryRecv   *ebpf.ProgramSpec `ebpf:"fentry_recv"`
@@ -264,7 +256,6 @@ type netflowProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netflowMapSpecs struct {
-	Accepted    *ebpf.MapSpec `ebpf:"accepted"`
 	Barrier     *ebpf.MapSpec `ebpf:"barrier"`
 	DnsEvents   *ebpf.MapSpec `ebpf:"dns_events"`
 	Drained     *ebpf.MapSpec `ebpf:"drained"`
@@ -298,7 +289,6 @@ type netflowVariableSpecs struct {
 	UnusedSeenSock       *ebpf.VariableSpec `ebpf:"unused_seen_sock"`
 	UnusedSlot           *ebpf.VariableSpec `ebpf:"unused_slot"`
 	UnusedSlotState      *ebpf.VariableSpec `ebpf:"unused_slot_state"`
-	UseAcceptOwners      *ebpf.VariableSpec `ebpf:"use_accept_owners"`
 	UseSlots             *ebpf.VariableSpec `ebpf:"use_slots"`
 	UseTupleOwners       *ebpf.VariableSpec `ebpf:"use_tuple_owners"`
 }
@@ -323,7 +313,6 @@ func (o *netflowObjects) Close() error {
 //
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowMaps struct {
-	Accepted    *ebpf.Map `ebpf:"accepted"`
 	Barrier     *ebpf.Map `ebpf:"barrier"`
 	DnsEvents   *ebpf.Map `ebpf:"dns_events"`
 	Drained     *ebpf.Map `ebpf:"drained"`
@@ -342,7 +331,6 @@ type netflowMaps struct {
 
 func (m *netflowMaps) Close() error {
 	return _NetflowClose(
-		m.Accepted,
 		m.Barrier,
 		m.DnsEvents,
 		m.Drained,
@@ -377,7 +365,6 @@ type netflowVariables struct {
 	UnusedSeenSock       *ebpf.Variable `ebpf:"unused_seen_sock"`
 	UnusedSlot           *ebpf.Variable `ebpf:"unused_slot"`
 	UnusedSlotState      *ebpf.Variable `ebpf:"unused_slot_state"`
-	UseAcceptOwners      *ebpf.Variable `ebpf:"use_accept_owners"`
 	UseSlots             *ebpf.Variable `ebpf:"use_slots"`
 	UseTupleOwners       *ebpf.Variable `ebpf:"use_tuple_owners"`
 }
@@ -386,8 +373,6 @@ type netflowVariables struct {
 //
 // It can be passed to loadNetflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netflowPrograms struct {
-	Accept4Exit  *ebpf.Program `ebpf:"accept4_exit"`
-	AcceptExit   *ebpf.Program `ebpf:"accept_exit"`
 	DrainFlowsA  *ebpf.Program `ebpf:"drain_flows_a"`
 	DrainFlowsB  *ebpf.Program `ebpf:"drain_flows_b"`
 	FentryRecv   *ebpf.Program `ebpf:"fentry_recv"`
@@ -415,8 +400,6 @@ type netflowPrograms struct {
 
 func (p *netflowPrograms) Close() error {
 	return _NetflowClose(
-		p.Accept4Exit,
-		p.AcceptExit,
 		p.DrainFlowsA,
 		p.DrainFlowsB,
 		p.FentryRecv,

@@ -174,14 +174,6 @@ struct trace_event_raw_sock_msg_length {
 	int flags;
 } __attribute__((preserve_access_index));
 
-/* The context of classic tracepoints syscalls:sys_exit_*: a fixed layout
- * (events/syscalls/sys_exit_accept4/format). */
-struct syscall_exit {
-	struct trace_entry ent;
-	int nr;
-	long ret;
-};
-
 struct in6_addr {
 	union {
 		__u8 u6_addr8[16];
@@ -245,21 +237,11 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 } __attribute__((preserve_access_index));
 
-struct fdtable {
-	unsigned int max_fds;
-	struct file **fd;
-} __attribute__((preserve_access_index));
-
-struct files_struct {
-	struct fdtable *fdt;
-} __attribute__((preserve_access_index));
-
 struct task_struct {
 	unsigned int flags;
 	int tgid;
 	char comm[16];
 	struct css_set *cgroups;
-	struct files_struct *files;
 } __attribute__((preserve_access_index));
 
 struct mptcp_sock {

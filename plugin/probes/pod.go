@@ -200,9 +200,6 @@ func Pod(cfg Config, node string) *corev1.Pod {
 					fmt.Sprintf("--listen=127.0.0.1:%d", cfg.Port),
 					fmt.Sprintf("--idle-timeout=%s", cfg.IdleTimeout),
 					fmt.Sprintf("--max-lifetime=%s", cfg.MaxDuration),
-					// In the pod's own mount namespace, where the node
-					// has none: the accept hooks need it.
-					"--mount-tracefs",
 				},
 				Env: []corev1.EnvVar{{
 					Name:      "NODE_NAME",

@@ -46,7 +46,6 @@ func TestPodSpec(t *testing.T) {
 		{"requests", !c.Resources.Requests.Memory().IsZero()},
 		{"idle timeout passed on", containsStr(c.Args, "--idle-timeout=45s")},
 		{"max lifetime passed on", containsStr(c.Args, "--max-lifetime=30m0s")},
-		{"tracefs mounted where missing", containsStr(c.Args, "--mount-tracefs")},
 		{"listens on loopback, on the session's port", containsStr(c.Args, "--listen=127.0.0.1:24567")},
 		{"NODE_NAME from the downward API", c.Env[0].Name == "NODE_NAME" && c.Env[0].ValueFrom.FieldRef.FieldPath == "spec.nodeName"},
 		{"token in the environment", len(c.Env) == 2 && c.Env[1].Name == "NETFLOW_TOKEN" && c.Env[1].Value == "f00d"},

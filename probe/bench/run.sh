@@ -33,21 +33,13 @@ tmp=$(mktemp -d)
 prev_stats=$(sysctl -n kernel.bpf_stats_enabled)
 iperf_pid=""
 holder_pid=""
-tracefs_mounted=""
 cleanup() {
 	[ -n "$holder_pid" ] && kill "$holder_pid" 2>/dev/null && wait "$holder_pid" 2>/dev/null || true
 	[ -n "$iperf_pid" ] && kill "$iperf_pid" 2>/dev/null || true
-	[ -n "$tracefs_mounted" ] && umount /sys/kernel/tracing
 	sysctl -qw kernel.bpf_stats_enabled="$prev_stats"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-# The accept hooks, which spare the socket layer every receive, attach
-# through tracefs, as in the probe's pod.
-if [ "$(stat -f -c %T /sys/kernel/tracing 2>/dev/null)" != tracefs ]; then
-	mount -t tracefs tracefs /sys/kernel/tracing && tracefs_mounted=1
-fi
 
 go build -o "$tmp/holder" ./probe/bench/holder
 iperf3 -s -B 127.0.0.1 -p "$PORT" >/dev/null 2>&1 &
@@ -79,7 +71,7 @@ import json, sys
 names = {f"{kind}_{way}_{m}": "packet" for kind in ("skb", "pid") for way in ("egress", "ingress") for m in "ab"}
 names |= {"tp_btf_send": "socket", "tp_btf_recv": "socket",
          "tp_send": "socket", "tp_recv": "socket", "fentry_send": "socket", "fentry_recv": "socket",
-         "sock_create": "sock_create", "sock_ops": "sockops", "accept4_exit": "accept", "accept_exit": "accept"}
+         "sock_create": "sock_create", "sock_ops": "sockops"}
 acc = {}
 for p in json.load(sys.stdin):
     layer = names.get(p.get("name"))
@@ -146,7 +138,7 @@ done
 sysctl -qw kernel.bpf_stats_enabled="$prev_stats"
 hookset=$(awk '/hookset/ {print $2}' "$tmp/holder.out")
 echo "hook set: $hookset"
-for layer in packet socket sock_create sockops accept; do
+for layer in packet socket sock_create sockops; do
 	n=${stat_n[$layer]:-0}
 	if [ "$n" -gt 0 ]; then
 		echo "cost per event, $layer layer: $(( ${stat_t[$layer]} / n )) ns ($n events)"

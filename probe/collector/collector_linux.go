@@ -122,7 +122,6 @@ func New(cfg Config) (*Collector, error) {
 		NoNetnsCookie: cfg.NoNetnsCookie,
 		NoSlots:       cfg.NoSlots,
 		NoSeenSockets: cfg.NoSeenSockets,
-		ReceiveHook:   cfg.ReceiveHook,
 		Logf:          logf,
 	})
 	if err != nil {

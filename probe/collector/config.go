@@ -25,12 +25,6 @@ type Config struct {
 	// every send and receive, as on kernels whose tracing programs cannot
 	// read socket cookies (for tests).
 	NoSeenSockets bool
-	// ReceiveHook keeps the socket layer's receive hook where the accept
-	// hooks could stand in for it (tracefs mounted, slots in use): every
-	// receive then makes the calling process the socket's owner, also of
-	// a socket it only reads from after a fork or a descriptor passed.
-	// It costs a program run on every receive.
-	ReceiveHook bool
 	// CgroupRoot is the cgroup2 mount. Empty means autodetect:
 	// /sys/fs/cgroup if it is cgroup2, else /sys/fs/cgroup/unified.
 	CgroupRoot string

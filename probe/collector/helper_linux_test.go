@@ -22,8 +22,6 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
-
-	"github.com/kubectl-netflow/kubectl-netflow/bpf"
 )
 
 // The kernel tests run their traffic in child processes of the test binary
@@ -37,21 +35,7 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(helperEnv); role != "" {
 		os.Exit(helperMain(role))
 	}
-	os.Exit(runTests(m))
-}
-
-// runTests runs the tests with tracefs mounted where the host has not, as the
-// probe's pod does: the eBPF library looks for it once per process.
-func runTests(m *testing.M) int {
-	if os.Geteuid() == 0 {
-		unmount, err := bpf.MountTracefs()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "tests that need tracefs will fail or skip: %v\n", err)
-		} else {
-			defer unmount()
-		}
-	}
-	return m.Run()
+	os.Exit(m.Run())
 }
 
 func helperMain(role string) int {

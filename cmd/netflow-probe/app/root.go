@@ -30,13 +30,6 @@ type SourceConfig struct {
 	MaxFlows int
 	// SkipHookSets names hook sets not to try.
 	SkipHookSets []string
-	// MountTracefs mounts tracefs where it is missing, for the classic
-	// tracepoints (the accept hooks, a fallback hook set), and unmounts it
-	// on Close.
-	MountTracefs bool
-	// ReceiveHook keeps the receive hook where the accept hooks could
-	// stand in for it.
-	ReceiveHook bool
 	// Logf receives the source's diagnostics, such as hook sets that failed
 	// to load.
 	Logf func(format string, args ...any)
@@ -76,8 +69,6 @@ type sourceFlags struct {
 	maxFlows     int
 	skipHookSets []string
 	nodeName     string
-	mountTracefs bool
-	receiveHook  bool
 }
 
 func newSourceFlags() sourceFlags {
@@ -88,8 +79,6 @@ func (f *sourceFlags) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxFlows, "max-flows", f.maxFlows, "Size of the kernel's flow map: flows beyond it in one interval are counted as lost.")
 	fs.StringSliceVar(&f.skipHookSets, "skip-hook-sets", f.skipHookSets, "Kernel hook sets not to try, comma separated; the next set that loads is used.")
 	fs.StringVar(&f.nodeName, "node-name", f.nodeName, "Node name set on every record (default $NODE_NAME, from the downward API).")
-	fs.BoolVar(&f.mountTracefs, "mount-tracefs", f.mountTracefs, "Mount tracefs on /sys/kernel/tracing where it is missing, until exit (the probe's pod does, in its own mount namespace): the accept hooks need it.")
-	fs.BoolVar(&f.receiveHook, "receive-hook", f.receiveHook, "Run the socket layer on every receive, not only on accepts: a process that only reads from a socket another process made or sent on last (after a fork, or a descriptor passed) then owns it. Costs a program run per receive.")
 }
 
 func (f *sourceFlags) validate() error {
@@ -108,8 +97,6 @@ func (f *sourceFlags) config(log *slog.Logger) SourceConfig {
 	return SourceConfig{
 		MaxFlows:     f.maxFlows,
 		SkipHookSets: f.skipHookSets,
-		MountTracefs: f.mountTracefs,
-		ReceiveHook:  f.receiveHook,
 		Logf:         func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
 	}
 }
