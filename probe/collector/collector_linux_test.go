@@ -371,6 +371,59 @@ func TestSharedSocket(t *testing.T) {
 	}
 }
 
+// TestReaderOfPassedSocket passes a socket to a process that only reads
+// from it: the socket counts as the reader's, though it never sent.
+func TestReaderOfPassedSocket(t *testing.T) {
+	requireKernel(t)
+	c := newCollector(t, Config{})
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	f, err := conn.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startHelperFiles(t, "", "tcp-reader", "", 1000, []*os.File{f})
+	f.Close()
+	ctx := context.Background()
+	c.Collect(ctx)
+	if _, err := peer.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	r.line(t)
+	r.wait(t)
+	recs, _, err := c.Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := int64(conn.LocalAddr().(*net.TCPAddr).Port)
+	found := false
+	for _, rec := range recs {
+		if rec.Protocol != "tcp" || rec.Port != local {
+			continue
+		}
+		found = true
+		if rec.PID != int64(r.pid) {
+			t.Errorf("the socket counted as pid %d (%s), want the reader %d (the test is %d)", rec.PID, rec.Process, r.pid, os.Getpid())
+		}
+	}
+	if !found {
+		t.Error("no record of the passed socket")
+	}
+}
+
 // mountTracefs mounts tracefs for the classic tracepoint set when the host
 // has not, and unmounts it afterwards.
 func mountTracefs(t *testing.T) {

@@ -103,6 +103,18 @@ func runHelper(role, addr string, n int) error {
 			fmt.Println("sent")
 		}
 		return nil
+	case "tcp-reader":
+		// Reads n bytes from the connected socket it inherited as fd 3,
+		// and nothing else.
+		c, err := net.FileConn(os.NewFile(3, "socket"))
+		if err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
+			return err
+		}
+		fmt.Println("read", n)
+		return nil
 	case "tcp-sink":
 		// Reads one connection to its end.
 		c, err := acceptOne(addr)
