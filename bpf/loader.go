@@ -57,6 +57,12 @@ type Options struct {
 	// on every send and receive, as it does on kernels whose tracing
 	// programs cannot read a socket's cookie (for tests).
 	NoSeenSockets bool
+	// NoReceiveHook leaves the socket layer's receive hook unattached, for
+	// nodes where its cost on every receive matters more than exact owners:
+	// a socket that a process only reads from then stays counted as the
+	// process that made it (for an accepted socket, the listener's) or sent
+	// on it last.
+	NoReceiveHook bool
 	// Logf, when set, receives one line per hook set that failed.
 	Logf func(format string, args ...any)
 }
@@ -285,7 +291,7 @@ func Load(opts Options) (_ *Probe, err error) {
 		if slices.Contains(opts.SkipHookSets, set) {
 			continue
 		}
-		links, progs, err := attachSocketSetOrDegrade(spec, set, load, opts.NoSeenSockets, opts.Logf)
+		links, progs, err := attachSocketSetOrDegrade(spec, set, load, opts.NoSeenSockets, opts.NoReceiveHook, opts.Logf)
 		if err != nil {
 			if opts.Logf != nil {
 				if errors.Is(err, unix.EPERM) {
@@ -377,6 +383,9 @@ func Load(opts Options) (_ *Probe, err error) {
 	p.hookSet = "cgroup_skb"
 	if socketSet != "" {
 		p.hookSet += "+" + socketSet
+		if opts.NoReceiveHook {
+			p.hookSet += "(send only)"
+		}
 	}
 
 	// With sock_create attached, no new socket goes unseen: now attribute
@@ -447,19 +456,19 @@ func boolInt(b bool) int {
 // remember the sockets they found owned by the caller, known by their
 // cookie, which tracing programs read from 5.12 on: on older kernels they
 // attach without that memory and look up the owner on every call.
-func attachSocketSetOrDegrade(spec *ebpf.CollectionSpec, set string, load func(any) error, noSeen bool, logf func(string, ...any)) ([]link.Link, []*ebpf.Program, error) {
+func attachSocketSetOrDegrade(spec *ebpf.CollectionSpec, set string, load func(any) error, noSeen, noRecv bool, logf func(string, ...any)) ([]link.Link, []*ebpf.Program, error) {
 	v := spec.Variables["have_cookie_in_tracing"]
 	if err := v.Set(uint32(boolInt(!noSeen))); err != nil {
 		return nil, nil, fmt.Errorf("configuring the socket layer: %w", err)
 	}
-	links, progs, err := attachSocketSet(set, load)
+	links, progs, err := attachSocketSet(set, load, noRecv)
 	if err == nil || noSeen || (set != HookSetTpBtf && set != HookSetFentry) {
 		return links, progs, err
 	}
 	if v.Set(uint32(0)) != nil {
 		return nil, nil, err
 	}
-	links, progs, errNoSeen := attachSocketSet(set, load)
+	links, progs, errNoSeen := attachSocketSet(set, load, noRecv)
 	if errNoSeen != nil {
 		return nil, nil, err
 	}
@@ -469,7 +478,9 @@ func attachSocketSetOrDegrade(spec *ebpf.CollectionSpec, set string, load func(a
 	return links, progs, nil
 }
 
-func attachSocketSet(set string, load func(any) error) (links []link.Link, progs []*ebpf.Program, err error) {
+// attachSocketSet loads a socket-layer hook set and attaches its send hook
+// and, unless noRecv, its receive hook.
+func attachSocketSet(set string, load func(any) error, noRecv bool) (links []link.Link, progs []*ebpf.Program, err error) {
 	defer func() {
 		if err != nil {
 			for _, l := range links {
@@ -488,7 +499,7 @@ func attachSocketSet(set string, load func(any) error) (links []link.Link, progs
 			return nil, nil, err
 		}
 		progs = append(progs, o.Send, o.Recv)
-		for _, prog := range progs {
+		for _, prog := range attached(progs, noRecv) {
 			l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 			if err != nil {
 				return links, progs, err
@@ -501,7 +512,7 @@ func attachSocketSet(set string, load func(any) error) (links []link.Link, progs
 			return nil, nil, err
 		}
 		progs = append(progs, o.Send, o.Recv)
-		for _, prog := range progs {
+		for _, prog := range attached(progs, noRecv) {
 			l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 			if err != nil {
 				return links, progs, err
@@ -514,8 +525,8 @@ func attachSocketSet(set string, load func(any) error) (links []link.Link, progs
 			return nil, nil, err
 		}
 		progs = append(progs, o.Send, o.Recv)
-		for i, name := range []string{"sock_send_length", "sock_recv_length"} {
-			l, err := link.Tracepoint("sock", name, progs[i], nil)
+		for i, prog := range attached(progs, noRecv) {
+			l, err := link.Tracepoint("sock", []string{"sock_send_length", "sock_recv_length"}[i], prog, nil)
 			if err != nil {
 				return links, progs, err
 			}
@@ -527,8 +538,8 @@ func attachSocketSet(set string, load func(any) error) (links []link.Link, progs
 			return nil, nil, err
 		}
 		progs = append(progs, o.Send, o.Recv)
-		for i, name := range []string{"sock_sendmsg", "sock_recvmsg"} {
-			l, err := link.Kprobe(name, progs[i], nil)
+		for i, prog := range attached(progs, noRecv) {
+			l, err := link.Kprobe([]string{"sock_sendmsg", "sock_recvmsg"}[i], prog, nil)
 			if err != nil {
 				return links, progs, err
 			}
@@ -538,6 +549,15 @@ func attachSocketSet(set string, load func(any) error) (links []link.Link, progs
 		return nil, nil, fmt.Errorf("unknown hook set %q", set)
 	}
 	return links, progs, nil
+}
+
+// attached returns the programs of a set's send and receive hooks that are
+// to be attached: without the receive hook's, the send hook's alone.
+func attached(progs []*ebpf.Program, noRecv bool) []*ebpf.Program {
+	if noRecv {
+		return progs[:1]
+	}
+	return progs
 }
 
 // HookSet names the active hooks, such as "cgroup_skb+tp_btf".

@@ -289,7 +289,7 @@ func TestSocketSetWithoutCookie(t *testing.T) {
 	}
 	var logged []string
 	logf := func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
-	links, progs, err := attachSocketSetOrDegrade(spec, HookSetTpBtf, load, false, logf)
+	links, progs, err := attachSocketSetOrDegrade(spec, HookSetTpBtf, load, false, false, logf)
 	if err != nil {
 		t.Fatalf("the set did not attach without the cookie: %v", err)
 	}
@@ -310,7 +310,7 @@ func TestSocketSetWithoutCookie(t *testing.T) {
 			return refused
 		}
 		return refusedAgain
-	}, false, logf)
+	}, false, false, logf)
 	if !errors.Is(err, refused) || tries != 2 {
 		t.Errorf("got %v after %d loads, want the error of the first of two", err, tries)
 	}

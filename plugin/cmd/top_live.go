@@ -37,6 +37,7 @@ type liveOptions struct {
 	Image            string
 	ImagePullSecrets []string
 	Privileged       bool
+	NoReceiveHook    bool
 	MaxDuration      time.Duration
 	IdleTimeout      time.Duration
 	StartTimeout     time.Duration
@@ -72,6 +73,7 @@ func (o *liveOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Image, "image", o.Image, "Probe image (default "+version.ProbeImage()+").")
 	f.StringSliceVar(&o.ImagePullSecrets, "image-pull-secret", o.ImagePullSecrets, "Secret in the probe namespace to pull the probe image with (repeatable).")
 	f.BoolVar(&o.Privileged, "privileged", o.Privileged, "Run the probes as privileged containers instead of with the capabilities they need (see docs/security.md).")
+	f.BoolVar(&o.NoReceiveHook, "no-receive-hook", o.NoReceiveHook, "Run no eBPF program on receives, which costs the most on nodes bound by their receives: a socket that a process only reads from then counts as the process that made it (for an accepted socket, the listener's maker) or sent on it last.")
 	f.DurationVar(&o.MaxDuration, "max-duration", o.MaxDuration, "The probes stop after this long in any case; the cluster enforces it (activeDeadlineSeconds).")
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "A probe whose plugin went away (killed, network lost) exits after this long without a client.")
 	f.DurationVar(&o.StartTimeout, "start-timeout", o.StartTimeout, "How long a probe may take to start before its node is reported as failed.")
@@ -161,6 +163,7 @@ func (o *liveOptions) source(ctx context.Context, configFlags *genericclioptions
 		Image:            o.Image,
 		ImagePullSecrets: o.ImagePullSecrets,
 		Privileged:       o.Privileged,
+		NoReceiveHook:    o.NoReceiveHook,
 		MaxDuration:      o.MaxDuration,
 		IdleTimeout:      o.IdleTimeout,
 		ImagePullPolicy:  pullPolicy(o.Image),

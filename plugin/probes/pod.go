@@ -71,6 +71,8 @@ type Config struct {
 	// Privileged runs the probe as a privileged container, for clusters
 	// where the capabilities are not enough.
 	Privileged bool
+	// NoReceiveHook starts the probes with --no-receive-hook.
+	NoReceiveHook bool
 	// MaxDuration bounds the life of each pod (activeDeadlineSeconds and
 	// the probe's --max-lifetime).
 	MaxDuration time.Duration
@@ -239,6 +241,10 @@ func Pod(cfg Config, node string) *corev1.Pod {
 				hostPath("tracefs", "/sys/kernel/tracing"),
 			},
 		},
+	}
+	if cfg.NoReceiveHook {
+		c := &pod.Spec.Containers[0]
+		c.Args = append(c.Args, "--no-receive-hook")
 	}
 	for _, s := range cfg.ImagePullSecrets {
 		pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})

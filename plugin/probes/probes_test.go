@@ -53,6 +53,7 @@ func TestPodSpec(t *testing.T) {
 		{"termination message falls back to logs", c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError},
 		{"pull secret", len(p.Spec.ImagePullSecrets) == 1 && p.Spec.ImagePullSecrets[0].Name == "regcred"},
 		{"default image", strings.HasPrefix(c.Image, "ghcr.io/kubectl-netflow/netflow-probe:")},
+		{"receive hook on by default", !containsStr(c.Args, "--no-receive-hook")},
 	}
 	for _, ck := range checks {
 		if !ck.ok {
@@ -65,6 +66,9 @@ func TestPodSpec(t *testing.T) {
 	}
 	if got := priv.Spec.Containers[0].Image; got != "example.com/probe:1" {
 		t.Errorf("--image: got %s", got)
+	}
+	if args := Pod(Config{NoReceiveHook: true}, "n").Spec.Containers[0].Args; !containsStr(args, "--no-receive-hook") {
+		t.Errorf("--no-receive-hook: not passed on: %q", args)
 	}
 }
 

@@ -10,6 +10,7 @@
 #     the holder starts (attaching nothing), the machine settles for
 #     SETTLE seconds, iperf3 runs, the holder stops. AA=1 compares runs
 #     without the probe with each other, which shows the method's own bias,
+#     and HOLDER_ARGS passes flags to the probe (-no-receive-hook),
 #   - cost per event of each program (separate runs with
 #     kernel.bpf_stats_enabled on; the setting is restored after),
 #   - the time to read 50,000 flows (go test -bench Collect50k, and its
@@ -94,7 +95,8 @@ measure() {
 	sleep 1 # the kernel frees the probe's maps in the background
 }
 
-with=()
+read -ra probe_args <<<"${HOLDER_ARGS:-}"
+with=("${probe_args[@]}")
 [ "$AA" = 1 ] && with=(-attach=false) && echo "AA=1: both runs of each round are without the probe"
 sysctl -qw kernel.bpf_stats_enabled=0
 for size in 1K 128K; do
@@ -124,7 +126,7 @@ done
 declare -A stat_t stat_n
 for size in 1K 128K; do
 	for _ in $(seq "$(( (ROUNDS + 3) / 4 ))"); do
-		start_holder
+		start_holder "${probe_args[@]}"
 		sysctl -qw kernel.bpf_stats_enabled=1
 		throughput "$size" >/dev/null
 		while read -r layer t n; do
@@ -146,7 +148,7 @@ for layer in packet socket sock_create sockops; do
 done
 
 # Idle: attach, wait, measure CPU time and RSS.
-start_holder
+start_holder "${probe_args[@]}"
 sleep 1
 t0=$(awk '{print $14+$15}' /proc/$holder_pid/stat)
 sleep 10

@@ -122,6 +122,7 @@ func New(cfg Config) (*Collector, error) {
 		NoNetnsCookie: cfg.NoNetnsCookie,
 		NoSlots:       cfg.NoSlots,
 		NoSeenSockets: cfg.NoSeenSockets,
+		NoReceiveHook: cfg.NoReceiveHook,
 		Logf:          logf,
 	})
 	if err != nil {

@@ -145,6 +145,14 @@ func TestFallbackHookSet(t *testing.T) {
 	checkTraffic(t, c)
 }
 
+// TestNoReceiveHook counts and attributes the accuracy matrix, whose
+// servers read from sockets they made or accepted themselves, without the
+// receive hook.
+func TestNoReceiveHook(t *testing.T) {
+	requireKernel(t)
+	checkTraffic(t, newCollector(t, Config{NoReceiveHook: true}))
+}
+
 // TestFlowMapsOnly counts TCP sockets in the flow maps, as on kernels that
 // cannot give them slots.
 func TestFlowMapsOnly(t *testing.T) {
@@ -372,10 +380,23 @@ func TestSharedSocket(t *testing.T) {
 }
 
 // TestReaderOfPassedSocket passes a socket to a process that only reads
-// from it: the socket counts as the reader's, though it never sent.
+// from it: the socket counts as the reader's, though it never sent. Without
+// the receive hook, it stays its maker's.
 func TestReaderOfPassedSocket(t *testing.T) {
 	requireKernel(t)
-	c := newCollector(t, Config{})
+	t.Run("receive hook", func(t *testing.T) {
+		checkReaderOfPassedSocket(t, newCollector(t, Config{}), true)
+	})
+	t.Run("no receive hook", func(t *testing.T) {
+		c := newCollector(t, Config{NoReceiveHook: true})
+		if !strings.HasSuffix(c.HookSet(), "(send only)") {
+			t.Errorf("hook set %q does not say the receive hook is off", c.HookSet())
+		}
+		checkReaderOfPassedSocket(t, c, false)
+	})
+}
+
+func checkReaderOfPassedSocket(t *testing.T, c *Collector, readerOwns bool) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -408,6 +429,10 @@ func TestReaderOfPassedSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := os.Getpid()
+	if readerOwns {
+		want = r.pid
+	}
 	local := int64(conn.LocalAddr().(*net.TCPAddr).Port)
 	found := false
 	for _, rec := range recs {
@@ -415,8 +440,8 @@ func TestReaderOfPassedSocket(t *testing.T) {
 			continue
 		}
 		found = true
-		if rec.PID != int64(r.pid) {
-			t.Errorf("the socket counted as pid %d (%s), want the reader %d (the test is %d)", rec.PID, rec.Process, r.pid, os.Getpid())
+		if rec.PID != int64(want) {
+			t.Errorf("the socket counted as pid %d (%s), want %d (the reader is %d, the test %d)", rec.PID, rec.Process, want, r.pid, os.Getpid())
 		}
 	}
 	if !found {

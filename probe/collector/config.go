@@ -25,6 +25,11 @@ type Config struct {
 	// every send and receive, as on kernels whose tracing programs cannot
 	// read socket cookies (for tests).
 	NoSeenSockets bool
+	// NoReceiveHook leaves the socket layer's receive hook unattached:
+	// receives then cost nothing, and a socket that a process only reads
+	// from stays counted as the process that made it (for an accepted
+	// socket, the listener's maker) or sent on it last.
+	NoReceiveHook bool
 	// CgroupRoot is the cgroup2 mount. Empty means autodetect:
 	// /sys/fs/cgroup if it is cgroup2, else /sys/fs/cgroup/unified.
 	CgroupRoot string

@@ -30,6 +30,8 @@ type SourceConfig struct {
 	MaxFlows int
 	// SkipHookSets names hook sets not to try.
 	SkipHookSets []string
+	// NoReceiveHook leaves the socket layer's receive hook unattached.
+	NoReceiveHook bool
 	// Logf receives the source's diagnostics, such as hook sets that failed
 	// to load.
 	Logf func(format string, args ...any)
@@ -66,9 +68,10 @@ kubectl netflow starts it; run "netflow-probe dump" as root for a quick look wit
 
 // sourceFlags are the flags of the flow source, shared by serve and dump.
 type sourceFlags struct {
-	maxFlows     int
-	skipHookSets []string
-	nodeName     string
+	maxFlows      int
+	skipHookSets  []string
+	nodeName      string
+	noReceiveHook bool
 }
 
 func newSourceFlags() sourceFlags {
@@ -79,6 +82,7 @@ func (f *sourceFlags) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxFlows, "max-flows", f.maxFlows, "Size of the kernel's flow map: flows beyond it in one interval are counted as lost.")
 	fs.StringSliceVar(&f.skipHookSets, "skip-hook-sets", f.skipHookSets, "Kernel hook sets not to try, comma separated; the next set that loads is used.")
 	fs.StringVar(&f.nodeName, "node-name", f.nodeName, "Node name set on every record (default $NODE_NAME, from the downward API).")
+	fs.BoolVar(&f.noReceiveHook, "no-receive-hook", f.noReceiveHook, "Run no eBPF program on receives: cheaper, but a socket that a process only reads from stays counted as the process that made it (for an accepted socket, the listener's maker) or sent on it last.")
 }
 
 func (f *sourceFlags) validate() error {
@@ -95,9 +99,10 @@ func (f *sourceFlags) validate() error {
 
 func (f *sourceFlags) config(log *slog.Logger) SourceConfig {
 	return SourceConfig{
-		MaxFlows:     f.maxFlows,
-		SkipHookSets: f.skipHookSets,
-		Logf:         func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+		MaxFlows:      f.maxFlows,
+		SkipHookSets:  f.skipHookSets,
+		NoReceiveHook: f.noReceiveHook,
+		Logf:          func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
 	}
 }
 

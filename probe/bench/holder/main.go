@@ -28,6 +28,7 @@ func main() {
 
 func run() error {
 	attach := flag.Bool("attach", true, "attach the probe; false waits for the signal with nothing attached")
+	noRecv := flag.Bool("no-receive-hook", false, "leave the socket layer's receive hook unattached")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -36,7 +37,7 @@ func run() error {
 		<-ctx.Done()
 		return nil
 	}
-	c, err := collector.New(collector.Config{})
+	c, err := collector.New(collector.Config{NoReceiveHook: *noRecv})
 	if err != nil {
 		return err
 	}
