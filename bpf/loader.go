@@ -384,7 +384,7 @@ func Load(opts Options) (_ *Probe, err error) {
 	if socketSet != "" {
 		p.hookSet += "+" + socketSet
 		if opts.NoReceiveHook {
-			p.hookSet += "(send only)"
+			p.hookSet += "(send-only)"
 		}
 	}
 

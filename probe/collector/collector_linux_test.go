@@ -389,7 +389,7 @@ func TestReaderOfPassedSocket(t *testing.T) {
 	})
 	t.Run("no receive hook", func(t *testing.T) {
 		c := newCollector(t, Config{NoReceiveHook: true})
-		if !strings.HasSuffix(c.HookSet(), "(send only)") {
+		if !strings.HasSuffix(c.HookSet(), "(send-only)") {
 			t.Errorf("hook set %q does not say the receive hook is off", c.HookSet())
 		}
 		checkReaderOfPassedSocket(t, c, false)
