@@ -525,8 +525,9 @@ func attachSocketSet(set string, load func(any) error, noRecv bool) (links []lin
 			return nil, nil, err
 		}
 		progs = append(progs, o.Send, o.Recv)
+		names := []string{"sock_send_length", "sock_recv_length"}
 		for i, prog := range attached(progs, noRecv) {
-			l, err := link.Tracepoint("sock", []string{"sock_send_length", "sock_recv_length"}[i], prog, nil)
+			l, err := link.Tracepoint("sock", names[i], prog, nil)
 			if err != nil {
 				return links, progs, err
 			}
@@ -538,8 +539,9 @@ func attachSocketSet(set string, load func(any) error, noRecv bool) (links []lin
 			return nil, nil, err
 		}
 		progs = append(progs, o.Send, o.Recv)
+		names := []string{"sock_sendmsg", "sock_recvmsg"}
 		for i, prog := range attached(progs, noRecv) {
-			l, err := link.Kprobe([]string{"sock_sendmsg", "sock_recvmsg"}[i], prog, nil)
+			l, err := link.Kprobe(names[i], prog, nil)
 			if err != nil {
 				return links, progs, err
 			}

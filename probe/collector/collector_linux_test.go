@@ -312,25 +312,7 @@ func TestSharedSocket(t *testing.T) {
 		t.Skip("needs two CPUs")
 	}
 	c := newCollector(t, Config{})
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conn, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	peer, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	f, err := conn.(*net.TCPConn).File()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, peer, f := passedConn(t)
 	a := startHelperFiles(t, "", "tcp-sender", "", 0, []*os.File{f})
 	b := startHelperFiles(t, "", "tcp-sender", "", 1, []*os.File{f})
 	f.Close()
@@ -397,25 +379,7 @@ func TestReaderOfPassedSocket(t *testing.T) {
 }
 
 func checkReaderOfPassedSocket(t *testing.T, c *Collector, readerOwns bool) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conn, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	peer, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	f, err := conn.(*net.TCPConn).File()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, peer, f := passedConn(t)
 	r := startHelperFiles(t, "", "tcp-reader", "", 1000, []*os.File{f})
 	f.Close()
 	ctx := context.Background()
@@ -447,6 +411,33 @@ func checkReaderOfPassedSocket(t *testing.T, c *Collector, readerOwns bool) {
 	if !found {
 		t.Error("no record of the passed socket")
 	}
+}
+
+// passedConn returns both ends of a TCP connection on loopback, closed when
+// the test ends, and a file of the dialing end to pass to helpers: the
+// caller closes it once they have it.
+func passedConn(t *testing.T) (conn, peer net.Conn, f *os.File) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err = net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	peer, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	f, err = conn.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, peer, f
 }
 
 // mountTracefs mounts tracefs for the classic tracepoint set when the host

@@ -51,9 +51,9 @@ func TestDump(t *testing.T) {
 			name: "flags",
 			args: []string{
 				"dump", "--duration", "50ms", "--interval", "10ms", "--node-name", "node-b",
-				"--max-flows", "1024", "--skip-hook-sets", "tp_btf,fentry",
+				"--max-flows", "1024", "--skip-hook-sets", "tp_btf,fentry", "--no-receive-hook",
 			},
-			nodeName: "node-b", cfg: SourceConfig{MaxFlows: 1024, SkipHookSets: []string{"tp_btf", "fentry"}},
+			nodeName: "node-b", cfg: SourceConfig{MaxFlows: 1024, SkipHookSets: []string{"tp_btf", "fentry"}, NoReceiveHook: true},
 		},
 	}
 	for _, tt := range tests {
@@ -62,7 +62,8 @@ func TestDump(t *testing.T) {
 			if err := r.execute(tt.args...); err != nil {
 				t.Fatal(err)
 			}
-			if r.got.MaxFlows != tt.cfg.MaxFlows || strings.Join(r.got.SkipHookSets, ",") != strings.Join(tt.cfg.SkipHookSets, ",") {
+			if r.got.MaxFlows != tt.cfg.MaxFlows || strings.Join(r.got.SkipHookSets, ",") != strings.Join(tt.cfg.SkipHookSets, ",") ||
+				r.got.NoReceiveHook != tt.cfg.NoReceiveHook {
 				t.Errorf("source config %+v, want %+v", r.got, tt.cfg)
 			}
 			rd, err := flow.NewReader(&r.out, "stdout")
