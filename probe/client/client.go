@@ -124,7 +124,10 @@ type Conn struct {
 	cancel  context.CancelFunc
 	hello   Hello
 	lastSeq uint64
-	pending *Batch
+	// seqKnown is set when lastSeq is known before the first batch (from
+	// the hello): a drop before the client read anything shows then too.
+	seqKnown bool
+	pending  *Batch
 }
 
 // Dial connects to the probe at addr (host:port) and waits for its Hello
@@ -194,6 +197,9 @@ func (c *Conn) recvHello() (Hello, error) {
 	if h == nil {
 		return Hello{}, errors.New("the probe did not start with a hello")
 	}
+	if h.Seq != nil {
+		c.lastSeq, c.seqKnown = h.GetSeq(), true
+	}
 	return Hello{
 		ProtocolVersion: h.GetProtocolVersion(),
 		ProbeVersion:    h.GetProbeVersion(),
@@ -251,7 +257,7 @@ func (c *Conn) addBatch(m *probev1.RecordBatch) *Batch {
 	}
 	if c.pending == nil {
 		c.pending = &Batch{Seq: m.GetSeq(), TS: m.GetTs().AsTime()}
-		if c.lastSeq != 0 && m.GetSeq() > c.lastSeq+1 {
+		if (c.seqKnown || c.lastSeq != 0) && m.GetSeq() > c.lastSeq+1 {
 			c.pending.Missed = m.GetSeq() - c.lastSeq - 1
 		}
 	}

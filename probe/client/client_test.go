@@ -269,7 +269,8 @@ func TestSlowClientIsToldWhatItMissed(t *testing.T) {
 	for src.Calls() < big+10 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	var missed, missedRecords uint64
+	var missed, missedRecords, lastDropped uint64
+	stats := 0
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		ev, err := recv(t, c)
@@ -283,6 +284,10 @@ func TestSlowClientIsToldWhatItMissed(t *testing.T) {
 			}
 			continue
 		}
+		if ev.Stats != nil {
+			stats++
+			lastDropped = ev.Stats.DroppedBatches
+		}
 		// Drops show in the stats once the client has caught up.
 		if st := ev.Stats; st != nil && missed > 0 && st.DroppedBatches == missed {
 			if st.DroppedRecords != missedRecords {
@@ -291,7 +296,7 @@ func TestSlowClientIsToldWhatItMissed(t *testing.T) {
 			return
 		}
 	}
-	t.Fatalf("the stats never matched the %d intervals the client missed", missed)
+	t.Fatalf("the stats never matched the %d intervals the client missed: the last of %d stats said %d were dropped", missed, stats, lastDropped)
 }
 
 func TestIdleExit(t *testing.T) {

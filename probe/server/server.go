@@ -482,13 +482,16 @@ func (s *Server) Watch(req *probev1.WatchRequest, stream grpc.ServerStreamingSer
 			v, version.Version, probev1.ProtocolVersion)
 	}
 	q := newQueue(s.cfg.QueueLength)
-	// The hello goes first, before the queue can receive any interval.
-	q.push(item{hello: s.hello()})
 	s.mu.Lock()
 	if s.stopping {
 		s.mu.Unlock()
 		return status.Error(codes.Unavailable, "the probe is shutting down")
 	}
+	// The hello goes first, before the queue can receive any interval, and
+	// names the last interval before this client's.
+	h := s.hello()
+	h.Seq = proto.Uint64(s.seq)
+	q.push(item{hello: h})
 	s.clients[q] = struct{}{}
 	s.mu.Unlock()
 	s.signal()

@@ -273,7 +273,12 @@ type Hello struct {
 	// node_addrs are the addresses of the node's network interfaces (bridges
 	// and tunnels included; no loopback or link-local ones): traffic to them is
 	// traffic to the node, whatever the Node object lists.
-	NodeAddrs     []string `protobuf:"bytes,12,rep,name=node_addrs,json=nodeAddrs,proto3" json:"node_addrs,omitempty"`
+	NodeAddrs []string `protobuf:"bytes,12,rep,name=node_addrs,json=nodeAddrs,proto3" json:"node_addrs,omitempty"`
+	// seq is the last interval before this client's stream: its first batch
+	// is seq + 1 (or seq itself, read as the client joined), and a later one
+	// means the probe dropped intervals before the client read any. Probes
+	// before this field leave it unset.
+	Seq           *uint64 `protobuf:"varint,13,opt,name=seq,proto3,oneof" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -390,6 +395,13 @@ func (x *Hello) GetNodeAddrs() []string {
 		return x.NodeAddrs
 	}
 	return nil
+}
+
+func (x *Hello) GetSeq() uint64 {
+	if x != nil && x.Seq != nil {
+		return *x.Seq
+	}
+	return 0
 }
 
 // RecordBatch carries the records of one interval. A large interval comes in
@@ -948,7 +960,7 @@ const file_probe_proto_rawDesc = "" +
 	"\x05batch\x18\x02 \x01(\v2\x1d.netflow.probe.v1.RecordBatchH\x00R\x05batch\x12/\n" +
 	"\x05stats\x18\x03 \x01(\v2\x17.netflow.probe.v1.StatsH\x00R\x05stats\x125\n" +
 	"\agoodbye\x18\x04 \x01(\v2\x19.netflow.probe.v1.GoodbyeH\x00R\agoodbyeB\a\n" +
-	"\x05event\"\xf9\x03\n" +
+	"\x05event\"\x98\x04\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12#\n" +
 	"\rprobe_version\x18\x02 \x01(\tR\fprobeVersion\x12!\n" +
@@ -964,7 +976,9 @@ const file_probe_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12<\n" +
 	"\fidle_timeout\x18\v \x01(\v2\x19.google.protobuf.DurationR\vidleTimeout\x12\x1d\n" +
 	"\n" +
-	"node_addrs\x18\f \x03(\tR\tnodeAddrs\"\x93\x01\n" +
+	"node_addrs\x18\f \x03(\tR\tnodeAddrs\x12\x15\n" +
+	"\x03seq\x18\r \x01(\x04H\x00R\x03seq\x88\x01\x01B\x06\n" +
+	"\x04_seq\"\x93\x01\n" +
 	"\vRecordBatch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
 	"\x02ts\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02ts\x122\n" +
@@ -1095,6 +1109,7 @@ func file_probe_proto_init() {
 		(*Event_Stats)(nil),
 		(*Event_Goodbye)(nil),
 	}
+	file_probe_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
