@@ -57,11 +57,11 @@ type Options struct {
 	// on every send and receive, as it does on kernels whose tracing
 	// programs cannot read a socket's cookie (for tests).
 	NoSeenSockets bool
-	// NoReceiveHook leaves the socket layer's receive hook unattached, for
-	// nodes where its cost on every receive matters more than exact owners:
-	// a socket that a process only reads from then stays counted as the
-	// process that made it (for an accepted socket, the listener's) or sent
-	// on it last.
+	// NoReceiveHook loads the socket layer's receive hook without
+	// attaching it: SetReceiveHook attaches it when wanted. While it is
+	// off, receives cost nothing, and a socket that a process only reads
+	// from stays counted as the process that made it (for an accepted
+	// socket, the listener's) or sent on it last.
 	NoReceiveHook bool
 	// Logf, when set, receives one line per hook set that failed.
 	Logf func(format string, args ...any)
@@ -74,6 +74,12 @@ type Probe struct {
 	maps    mapObjects
 	progs   []*ebpf.Program
 	iter    *ebpf.Program
+	// attachRecv attaches the socket layer's receive hook (nil when no
+	// socket-layer set loaded, or once closed); recvLink is the attached
+	// hook, if any. recvMu guards both.
+	recvMu     sync.Mutex
+	attachRecv func() (link.Link, error)
+	recvLink   link.Link
 	// count holds the packet programs of each flow map; countLinks attach
 	// the pair of the active one, egress then ingress, as attachCount
 	// expects (none in tests that only drain).
@@ -291,7 +297,7 @@ func Load(opts Options) (_ *Probe, err error) {
 		if slices.Contains(opts.SkipHookSets, set) {
 			continue
 		}
-		links, progs, err := attachSocketSetOrDegrade(spec, set, load, opts.NoSeenSockets, opts.NoReceiveHook, opts.Logf)
+		hooks, err := attachSocketSetOrDegrade(spec, set, load, opts.NoSeenSockets, opts.Logf)
 		if err != nil {
 			if opts.Logf != nil {
 				if errors.Is(err, unix.EPERM) {
@@ -304,10 +310,16 @@ func Load(opts Options) (_ *Probe, err error) {
 			}
 			continue
 		}
-		p.links = append(p.links, links...)
-		p.progs = append(p.progs, progs...)
+		p.links = append(p.links, hooks.send)
+		p.progs = append(p.progs, hooks.progs...)
+		p.recvLink, p.attachRecv = hooks.recv, hooks.attachRecv
 		socketSet = set
 		break
+	}
+	if opts.NoReceiveHook {
+		if err := p.SetReceiveHook(false); err != nil && opts.Logf != nil {
+			opts.Logf("%v", err)
+		}
 	}
 	p.netnsScoped = !opts.NoNetnsCookie && features.HaveProgramHelper(ebpf.CGroupSKB, asm.FnGetNetnsCookie) == nil
 	if !p.netnsScoped && opts.Logf != nil {
@@ -383,9 +395,6 @@ func Load(opts Options) (_ *Probe, err error) {
 	p.hookSet = "cgroup_skb"
 	if socketSet != "" {
 		p.hookSet += "+" + socketSet
-		if opts.NoReceiveHook {
-			p.hookSet += "(send-only)"
-		}
 	}
 
 	// With sock_create attached, no new socket goes unseen: now attribute
@@ -452,114 +461,132 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// attachSocketSetOrDegrade attaches a socket-layer hook set. The BTF sets
-// remember the sockets they found owned by the caller, known by their
-// cookie, which tracing programs read from 5.12 on: on older kernels they
-// attach without that memory and look up the owner on every call.
-func attachSocketSetOrDegrade(spec *ebpf.CollectionSpec, set string, load func(any) error, noSeen, noRecv bool, logf func(string, ...any)) ([]link.Link, []*ebpf.Program, error) {
+// socketHooks is a socket-layer hook set, loaded and attached.
+type socketHooks struct {
+	send, recv link.Link
+	progs      []*ebpf.Program
+	// attachRecv attaches the receive hook again once recv is closed.
+	attachRecv func() (link.Link, error)
+}
+
+// attachSocketSetOrDegrade loads and attaches a socket-layer hook set. The
+// BTF sets remember the sockets they found owned by the caller, known by
+// their cookie, which tracing programs read from 5.12 on: on older kernels
+// they load without that memory and look up the owner on every call.
+func attachSocketSetOrDegrade(spec *ebpf.CollectionSpec, set string, load func(any) error, noSeen bool, logf func(string, ...any)) (*socketHooks, error) {
 	v := spec.Variables["have_cookie_in_tracing"]
 	if err := v.Set(uint32(boolInt(!noSeen))); err != nil {
-		return nil, nil, fmt.Errorf("configuring the socket layer: %w", err)
+		return nil, fmt.Errorf("configuring the socket layer: %w", err)
 	}
-	links, progs, err := attachSocketSet(set, load, noRecv)
+	hooks, err := attachSocketSet(set, load)
 	if err == nil || noSeen || (set != HookSetTpBtf && set != HookSetFentry) {
-		return links, progs, err
+		return hooks, err
 	}
 	if v.Set(uint32(0)) != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	links, progs, errNoSeen := attachSocketSet(set, load, noRecv)
+	hooks, errNoSeen := attachSocketSet(set, load)
 	if errNoSeen != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if logf != nil {
 		logf("hook set %s loads only without bpf_get_socket_cookie, every send and receive looks up its socket's owner (slower): %v", set, err)
 	}
-	return links, progs, nil
+	return hooks, nil
 }
 
-// attachSocketSet loads a socket-layer hook set and attaches its send hook
-// and, unless noRecv, its receive hook.
-func attachSocketSet(set string, load func(any) error, noRecv bool) (links []link.Link, progs []*ebpf.Program, err error) {
-	defer func() {
-		if err != nil {
-			for _, l := range links {
-				l.Close()
-			}
-			for _, p := range progs {
-				p.Close()
-			}
-			links, progs = nil, nil
-		}
-	}()
+// attachSocketSet loads a socket-layer hook set and attaches its send and
+// receive hooks: a set whose receive hook does not attach is no more
+// usable than one whose send hook does not, even where the receive hook is
+// then detached.
+func attachSocketSet(set string, load func(any) error) (*socketHooks, error) {
+	var send, recv *ebpf.Program
+	var attach func(prog *ebpf.Program, recv bool) (link.Link, error)
+	tracing := func(prog *ebpf.Program, _ bool) (link.Link, error) {
+		return link.AttachTracing(link.TracingOptions{Program: prog})
+	}
+	var err error
 	switch set {
 	case HookSetTpBtf:
 		var o tpBtfObjects
-		if err := load(&o); err != nil {
-			return nil, nil, err
-		}
-		progs = append(progs, o.Send, o.Recv)
-		for _, prog := range attached(progs, noRecv) {
-			l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-			if err != nil {
-				return links, progs, err
-			}
-			links = append(links, l)
-		}
+		err = load(&o)
+		send, recv, attach = o.Send, o.Recv, tracing
 	case HookSetFentry:
 		var o fentryObjects
-		if err := load(&o); err != nil {
-			return nil, nil, err
-		}
-		progs = append(progs, o.Send, o.Recv)
-		for _, prog := range attached(progs, noRecv) {
-			l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-			if err != nil {
-				return links, progs, err
-			}
-			links = append(links, l)
-		}
+		err = load(&o)
+		send, recv, attach = o.Send, o.Recv, tracing
 	case HookSetTracepoint:
 		var o tracepointObjects
-		if err := load(&o); err != nil {
-			return nil, nil, err
-		}
-		progs = append(progs, o.Send, o.Recv)
-		names := []string{"sock_send_length", "sock_recv_length"}
-		for i, prog := range attached(progs, noRecv) {
-			l, err := link.Tracepoint("sock", names[i], prog, nil)
-			if err != nil {
-				return links, progs, err
-			}
-			links = append(links, l)
+		err = load(&o)
+		send, recv = o.Send, o.Recv
+		attach = func(prog *ebpf.Program, recv bool) (link.Link, error) {
+			return link.Tracepoint("sock", pick(recv, "sock_recv_length", "sock_send_length"), prog, nil)
 		}
 	case HookSetKprobe:
 		var o kprobeObjects
-		if err := load(&o); err != nil {
-			return nil, nil, err
-		}
-		progs = append(progs, o.Send, o.Recv)
-		names := []string{"sock_sendmsg", "sock_recvmsg"}
-		for i, prog := range attached(progs, noRecv) {
-			l, err := link.Kprobe(names[i], prog, nil)
-			if err != nil {
-				return links, progs, err
-			}
-			links = append(links, l)
+		err = load(&o)
+		send, recv = o.Send, o.Recv
+		attach = func(prog *ebpf.Program, recv bool) (link.Link, error) {
+			return link.Kprobe(pick(recv, "sock_recvmsg", "sock_sendmsg"), prog, nil)
 		}
 	default:
-		return nil, nil, fmt.Errorf("unknown hook set %q", set)
+		return nil, fmt.Errorf("unknown hook set %q", set)
 	}
-	return links, progs, nil
+	if err != nil {
+		return nil, err
+	}
+	h := &socketHooks{progs: []*ebpf.Program{send, recv}, attachRecv: func() (link.Link, error) { return attach(recv, true) }}
+	if h.send, err = attach(send, false); err == nil {
+		if h.recv, err = h.attachRecv(); err != nil {
+			h.send.Close()
+		}
+	}
+	if err != nil {
+		send.Close()
+		recv.Close()
+		return nil, err
+	}
+	return h, nil
 }
 
-// attached returns the programs of a set's send and receive hooks that are
-// to be attached: without the receive hook's, the send hook's alone.
-func attached(progs []*ebpf.Program, noRecv bool) []*ebpf.Program {
-	if noRecv {
-		return progs[:1]
+// pick returns a if cond holds, else b.
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
 	}
-	return progs
+	return b
+}
+
+// SetReceiveHook attaches (on) or detaches the socket layer's receive hook.
+// It does nothing where no socket-layer set loaded, or where the hook
+// already is as asked.
+func (p *Probe) SetReceiveHook(on bool) error {
+	p.recvMu.Lock()
+	defer p.recvMu.Unlock()
+	switch {
+	case p.attachRecv == nil || on == (p.recvLink != nil):
+		return nil
+	case on:
+		l, err := p.attachRecv()
+		if err != nil {
+			return fmt.Errorf("attaching the receive hook: %w", err)
+		}
+		p.recvLink = l
+	default:
+		err := p.recvLink.Close()
+		p.recvLink = nil
+		if err != nil {
+			return fmt.Errorf("detaching the receive hook: %w", err)
+		}
+	}
+	return nil
+}
+
+// HasReceiveHook says whether the socket layer has a receive hook to attach.
+func (p *Probe) HasReceiveHook() bool {
+	p.recvMu.Lock()
+	defer p.recvMu.Unlock()
+	return p.attachRecv != nil
 }
 
 // HookSet names the active hooks, such as "cgroup_skb+tp_btf".
@@ -932,6 +959,12 @@ func (p *Probe) Close() error {
 		if p.ring != nil {
 			p.ring.Close()
 		}
+		p.recvMu.Lock()
+		if p.recvLink != nil {
+			p.recvLink.Close()
+		}
+		p.attachRecv, p.recvLink = nil, nil
+		p.recvMu.Unlock()
 		for i := len(p.links) - 1; i >= 0; i-- {
 			p.links[i].Close()
 		}

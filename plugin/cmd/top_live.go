@@ -25,6 +25,7 @@ import (
 	"github.com/kubectl-netflow/kubectl-netflow/plugin/live"
 	"github.com/kubectl-netflow/kubectl-netflow/plugin/portforward"
 	"github.com/kubectl-netflow/kubectl-netflow/plugin/probes"
+	"github.com/kubectl-netflow/kubectl-netflow/probe"
 )
 
 // liveOptions holds the flags of live collection from the cluster, shared by
@@ -37,7 +38,7 @@ type liveOptions struct {
 	Image            string
 	ImagePullSecrets []string
 	Privileged       bool
-	NoReceiveHook    bool
+	ReceiveHook      string
 	MaxDuration      time.Duration
 	IdleTimeout      time.Duration
 	StartTimeout     time.Duration
@@ -48,6 +49,7 @@ type liveOptions struct {
 func newLiveOptions() liveOptions {
 	return liveOptions{
 		MaxNodes:     probes.DefaultMaxNodes,
+		ReceiveHook:  string(probe.ReceiveHookSampled),
 		MaxDuration:  probes.DefaultMaxDuration,
 		IdleTimeout:  probes.DefaultIdleTimeout,
 		StartTimeout: probes.DefaultStartTimeout,
@@ -73,7 +75,7 @@ func (o *liveOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Image, "image", o.Image, "Probe image (default "+version.ProbeImage()+").")
 	f.StringSliceVar(&o.ImagePullSecrets, "image-pull-secret", o.ImagePullSecrets, "Secret in the probe namespace to pull the probe image with (repeatable).")
 	f.BoolVar(&o.Privileged, "privileged", o.Privileged, "Run the probes as privileged containers instead of with the capabilities they need (see docs/security.md).")
-	f.BoolVar(&o.NoReceiveHook, "no-receive-hook", o.NoReceiveHook, "Run no eBPF program on receives, which costs the most on nodes bound by their receives: a socket that a process only reads from then counts as the process that made it (for an accepted socket, the listener's maker) or sent on it last.")
+	f.StringVar(&o.ReceiveHook, "receive-hook", o.ReceiveHook, "When the probes run the eBPF program that gives a socket to a process that only reads from it: sampled (100 ms of every second; such a process owns the socket from its first read in a window), always (on every receive: exact, and the probes' main cost on nodes bound by many small receives) or off (such a socket counts as the process that made it, for an accepted socket the listener's maker, or sent on it last).")
 	f.DurationVar(&o.MaxDuration, "max-duration", o.MaxDuration, "The probes stop after this long in any case; the cluster enforces it (activeDeadlineSeconds).")
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "A probe whose plugin went away (killed, network lost) exits after this long without a client.")
 	f.DurationVar(&o.StartTimeout, "start-timeout", o.StartTimeout, "How long a probe may take to start before its node is reported as failed.")
@@ -91,6 +93,9 @@ func (o *liveOptions) validate() error {
 		return errors.New("--idle-timeout: must be at least 5s")
 	case o.StartTimeout <= 0:
 		return errors.New("--start-timeout: must be positive")
+	}
+	if _, err := probe.ParseReceiveHook(o.ReceiveHook); err != nil {
+		return fmt.Errorf("--receive-hook: %w", err)
 	}
 	var nodes []string
 	for _, n := range o.Nodes {
@@ -163,7 +168,7 @@ func (o *liveOptions) source(ctx context.Context, configFlags *genericclioptions
 		Image:            o.Image,
 		ImagePullSecrets: o.ImagePullSecrets,
 		Privileged:       o.Privileged,
-		NoReceiveHook:    o.NoReceiveHook,
+		ReceiveHook:      probe.ReceiveHook(o.ReceiveHook),
 		MaxDuration:      o.MaxDuration,
 		IdleTimeout:      o.IdleTimeout,
 		ImagePullPolicy:  pullPolicy(o.Image),

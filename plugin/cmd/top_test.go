@@ -114,6 +114,7 @@ func TestTopErrors(t *testing.T) {
 		{"unknown sort", []string{"--replay", bad, "--sort", "bytes"}, "--sort: unknown sort key \"bytes\"; valid keys: total, tx, rx"},
 		{"unknown output", []string{"--replay", bad, "-o", "csv"}, "--output: unknown output format \"csv\"; valid formats: table, wide, json, yaml"},
 		{"negative top", []string{"--replay", bad, "--top", "-1"}, "--top: must be 0 (all) or more"},
+		{"unknown receive hook", []string{"--receive-hook", "never"}, `--receive-hook: unknown receive hook mode "never": want one of sampled, always, off`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

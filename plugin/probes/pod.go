@@ -71,8 +71,9 @@ type Config struct {
 	// Privileged runs the probe as a privileged container, for clusters
 	// where the capabilities are not enough.
 	Privileged bool
-	// NoReceiveHook starts the probes with --no-receive-hook.
-	NoReceiveHook bool
+	// ReceiveHook is the probes' --receive-hook; empty leaves their
+	// default (sampled).
+	ReceiveHook probe.ReceiveHook
 	// MaxDuration bounds the life of each pod (activeDeadlineSeconds and
 	// the probe's --max-lifetime).
 	MaxDuration time.Duration
@@ -242,9 +243,9 @@ func Pod(cfg Config, node string) *corev1.Pod {
 			},
 		},
 	}
-	if cfg.NoReceiveHook {
+	if cfg.ReceiveHook != "" && cfg.ReceiveHook != probe.ReceiveHookSampled {
 		c := &pod.Spec.Containers[0]
-		c.Args = append(c.Args, "--no-receive-hook")
+		c.Args = append(c.Args, "--receive-hook="+string(cfg.ReceiveHook))
 	}
 	for _, s := range cfg.ImagePullSecrets {
 		pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})

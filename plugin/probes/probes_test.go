@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/kubectl-netflow/kubectl-netflow/probe"
 )
 
 func TestPodSpec(t *testing.T) {
@@ -53,7 +55,7 @@ func TestPodSpec(t *testing.T) {
 		{"termination message falls back to logs", c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError},
 		{"pull secret", len(p.Spec.ImagePullSecrets) == 1 && p.Spec.ImagePullSecrets[0].Name == "regcred"},
 		{"default image", strings.HasPrefix(c.Image, "ghcr.io/kubectl-netflow/netflow-probe:")},
-		{"receive hook on by default", !containsStr(c.Args, "--no-receive-hook")},
+		{"the probe's default receive hook", !strings.Contains(strings.Join(c.Args, " "), "--receive-hook")},
 	}
 	for _, ck := range checks {
 		if !ck.ok {
@@ -67,8 +69,10 @@ func TestPodSpec(t *testing.T) {
 	if got := priv.Spec.Containers[0].Image; got != "example.com/probe:1" {
 		t.Errorf("--image: got %s", got)
 	}
-	if args := Pod(Config{NoReceiveHook: true}, "n").Spec.Containers[0].Args; !containsStr(args, "--no-receive-hook") {
-		t.Errorf("--no-receive-hook: not passed on: %q", args)
+	for _, m := range []probe.ReceiveHook{probe.ReceiveHookAlways, probe.ReceiveHookOff} {
+		if args := Pod(Config{ReceiveHook: m}, "n").Spec.Containers[0].Args; !containsStr(args, "--receive-hook="+string(m)) {
+			t.Errorf("--receive-hook=%s: not passed on: %q", m, args)
+		}
 	}
 }
 

@@ -10,7 +10,7 @@
 #     the holder starts (attaching nothing), the machine settles for
 #     SETTLE seconds, iperf3 runs, the holder stops. AA=1 compares runs
 #     without the probe with each other, which shows the method's own bias,
-#     and HOLDER_ARGS passes flags to the probe (-no-receive-hook),
+#     and HOLDER_ARGS passes flags to the probe (-receive-hook=always),
 #   - cost per event of each program (separate runs with
 #     kernel.bpf_stats_enabled on; the setting is restored after),
 #   - the time to read 50,000 flows (go test -bench Collect50k, and its

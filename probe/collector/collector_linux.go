@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"sync"
@@ -44,6 +45,8 @@ type Collector struct {
 	ids []tupleID
 	sts []*flowState
 
+	// stop ends the goroutine of the sampled receive hook.
+	stop   chan struct{}
 	wg     sync.WaitGroup
 	closed sync.Once
 }
@@ -111,6 +114,21 @@ func New(cfg Config) (*Collector, error) {
 	if cfg.MaxFlows <= 0 {
 		cfg.MaxFlows = 65536
 	}
+	if cfg.ReceiveHook == "" {
+		cfg.ReceiveHook = probe.ReceiveHookSampled
+	}
+	if _, err := probe.ParseReceiveHook(string(cfg.ReceiveHook)); err != nil {
+		return nil, err
+	}
+	if cfg.ReceiveSamplePeriod <= 0 {
+		cfg.ReceiveSamplePeriod = time.Second
+	}
+	if cfg.ReceiveSampleWindow <= 0 {
+		cfg.ReceiveSampleWindow = 100 * time.Millisecond
+	}
+	if cfg.ReceiveSampleWindow > cfg.ReceiveSamplePeriod {
+		return nil, fmt.Errorf("receive sample window %v is longer than its period %v", cfg.ReceiveSampleWindow, cfg.ReceiveSamplePeriod)
+	}
 	logf := cfg.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -122,7 +140,7 @@ func New(cfg Config) (*Collector, error) {
 		NoNetnsCookie: cfg.NoNetnsCookie,
 		NoSlots:       cfg.NoSlots,
 		NoSeenSockets: cfg.NoSeenSockets,
-		NoReceiveHook: cfg.NoReceiveHook,
+		NoReceiveHook: cfg.ReceiveHook != probe.ReceiveHookAlways,
 		Logf:          logf,
 	})
 	if err != nil {
@@ -134,6 +152,7 @@ func New(cfg Config) (*Collector, error) {
 		cgroups: newCgroupResolver(cfg.CgroupRoot, cfg.CgroupV1CPURoot),
 		dns:     newDNSCache(cfg.DNSCacheSize),
 		flows:   newFlowTable(),
+		stop:    make(chan struct{}),
 	}
 	if !cfg.DisableConntrack {
 		ct, err := newConntrackResolver(cfg.ConntrackNetns)
@@ -147,11 +166,64 @@ func New(cfg Config) (*Collector, error) {
 	}
 	c.wg.Add(1)
 	go c.readDNS()
+	if cfg.ReceiveHook == probe.ReceiveHookSampled && p.HasReceiveHook() {
+		c.wg.Add(1)
+		go c.sampleReceives(logf)
+	}
 	return c, nil
 }
 
-// HookSet implements probe.Source: "cgroup_skb+tp_btf" and the like.
-func (c *Collector) HookSet() string { return c.probe.HookSet() }
+// HookSet implements probe.Source: "cgroup_skb+tp_btf" and the like,
+// with the receive hook's mode unless it is always attached, as in
+// "cgroup_skb+tp_btf(receive-sampled)".
+func (c *Collector) HookSet() string {
+	set := c.probe.HookSet()
+	if !c.probe.HasReceiveHook() {
+		return set
+	}
+	switch c.cfg.ReceiveHook {
+	case probe.ReceiveHookSampled:
+		return set + "(receive-sampled)"
+	case probe.ReceiveHookOff:
+		return set + "(send-only)"
+	}
+	return set
+}
+
+// sampleReceives attaches the receive hook for a window of every period,
+// at a random place in it, so that no process reading at a steady pace
+// falls between the windows every time.
+func (c *Collector) sampleReceives(logf func(string, ...any)) {
+	defer c.wg.Done()
+	period, window := c.cfg.ReceiveSamplePeriod, c.cfg.ReceiveSampleWindow
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-c.stop:
+			return false
+		}
+	}
+	for {
+		before := time.Duration(rand.Int64N(int64(period-window) + 1))
+		if !wait(before) {
+			return
+		}
+		if err := c.probe.SetReceiveHook(true); err != nil {
+			logf("sampled receive hook: %v; receives stay unhooked", err)
+			return
+		}
+		ok := wait(window)
+		if err := c.probe.SetReceiveHook(false); err != nil {
+			logf("sampled receive hook: %v", err)
+		}
+		if !ok || !wait(period-window-before) {
+			return
+		}
+	}
+}
 
 // Collect implements probe.Source.
 func (c *Collector) Collect(ctx context.Context) ([]flow.Record, probe.Stats, error) {
@@ -359,6 +431,7 @@ func (c *Collector) readDNS() {
 func (c *Collector) Close() error {
 	var err error
 	c.closed.Do(func() {
+		close(c.stop)
 		err = c.probe.Close()
 		c.wg.Wait()
 		if c.ct != nil {

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kubectl-netflow/kubectl-netflow/flow"
+	"github.com/kubectl-netflow/kubectl-netflow/probe"
 )
 
 func hasCommand(name string) bool {
@@ -139,18 +140,23 @@ func TestFallbackHookSet(t *testing.T) {
 	requireKernel(t)
 	mountTracefs(t)
 	c := newCollector(t, Config{SkipHookSets: []string{"tp_btf"}})
-	if c.HookSet() == "cgroup_skb+tp_btf" {
+	if strings.HasPrefix(c.HookSet(), "cgroup_skb+tp_btf") {
 		t.Fatalf("hook set %q: tp_btf was not skipped", c.HookSet())
 	}
 	checkTraffic(t, c)
 }
 
-// TestNoReceiveHook counts and attributes the accuracy matrix, whose
-// servers read from sockets they made or accepted themselves, without the
-// receive hook.
-func TestNoReceiveHook(t *testing.T) {
+// TestReceiveHookModes counts and attributes the accuracy matrix, whose
+// servers read from sockets they made or accepted themselves, with the
+// receive hook always attached and never (sampled is the default, which
+// the other tests run).
+func TestReceiveHookModes(t *testing.T) {
 	requireKernel(t)
-	checkTraffic(t, newCollector(t, Config{NoReceiveHook: true}))
+	for _, m := range []probe.ReceiveHook{probe.ReceiveHookAlways, probe.ReceiveHookOff} {
+		t.Run(string(m), func(t *testing.T) {
+			checkTraffic(t, newCollector(t, Config{ReceiveHook: m}))
+		})
+	}
 }
 
 // TestFlowMapsOnly counts TCP sockets in the flow maps, as on kernels that
@@ -233,10 +239,12 @@ func TestNoSocketLayer(t *testing.T) {
 // interval counts the connection as the worker's, for each of several
 // connections in a row. The client dials from the same port each time and
 // resets the connection, so the worker's next socket has the same
-// addresses and ports, and may reuse the memory of the one before.
+// addresses and ports, and may reuse the memory of the one before. The
+// receive hook is always attached: sampled, it hands a socket over only at
+// a read in one of its windows (TestReaderOfPassedSocket).
 func TestHandedOverListener(t *testing.T) {
 	requireKernel(t)
-	c := newCollector(t, Config{})
+	c := newCollector(t, Config{ReceiveHook: probe.ReceiveHookAlways})
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -366,26 +374,47 @@ func TestSharedSocket(t *testing.T) {
 // the receive hook, it stays its maker's.
 func TestReaderOfPassedSocket(t *testing.T) {
 	requireKernel(t)
-	t.Run("receive hook", func(t *testing.T) {
-		checkReaderOfPassedSocket(t, newCollector(t, Config{}), true)
-	})
-	t.Run("no receive hook", func(t *testing.T) {
-		c := newCollector(t, Config{NoReceiveHook: true})
-		if !strings.HasSuffix(c.HookSet(), "(send-only)") {
-			t.Errorf("hook set %q does not say the receive hook is off", c.HookSet())
-		}
-		checkReaderOfPassedSocket(t, c, false)
-	})
+	for _, tt := range []struct {
+		mode   probe.ReceiveHook
+		suffix string
+		// Whether the reader owns the socket, and whether the test may
+		// own part of it too: with the sampled hook, the bytes before the
+		// reader's first read in a window count as the test's.
+		reader, testToo bool
+	}{
+		{probe.ReceiveHookAlways, "", true, false},
+		{probe.ReceiveHookOff, "(send-only)", false, false},
+		{probe.ReceiveHookSampled, "(receive-sampled)", true, true},
+	} {
+		t.Run(string(tt.mode), func(t *testing.T) {
+			c := newCollector(t, Config{ReceiveHook: tt.mode, ReceiveSamplePeriod: 100 * time.Millisecond, ReceiveSampleWindow: 20 * time.Millisecond})
+			set := c.HookSet()
+			if !strings.HasPrefix(set, "cgroup_skb+tp_btf") && !strings.HasPrefix(set, "cgroup_skb+fentry") {
+				t.Skipf("hook set %s: the receive hook is a BTF set's", set)
+			}
+			if tt.suffix != "" && !strings.HasSuffix(set, tt.suffix) || tt.suffix == "" && strings.HasSuffix(set, ")") {
+				t.Errorf("hook set %q, want it to end in %q", set, tt.suffix)
+			}
+			checkReaderOfPassedSocket(t, c, tt.reader, tt.testToo)
+		})
+	}
 }
 
-func checkReaderOfPassedSocket(t *testing.T, c *Collector, readerOwns bool) {
+// checkReaderOfPassedSocket passes a socket to a helper that only reads from
+// it, sends it 100 bytes every 5 ms for half a second (five sample periods
+// of the sampled hook), and checks whose the socket's records are.
+func checkReaderOfPassedSocket(t *testing.T, c *Collector, reader, testToo bool) {
+	const writes = 100
 	conn, peer, f := passedConn(t)
-	r := startHelperFiles(t, "", "tcp-reader", "", 1000, []*os.File{f})
+	r := startHelperFiles(t, "", "tcp-reader", "", writes*100, []*os.File{f})
 	f.Close()
 	ctx := context.Background()
 	c.Collect(ctx)
-	if _, err := peer.Write(make([]byte, 1000)); err != nil {
-		t.Fatal(err)
+	for range writes {
+		if _, err := peer.Write(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	r.line(t)
 	r.wait(t)
@@ -393,23 +422,31 @@ func checkReaderOfPassedSocket(t *testing.T, c *Collector, readerOwns bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := os.Getpid()
-	if readerOwns {
-		want = r.pid
-	}
 	local := int64(conn.LocalAddr().(*net.TCPAddr).Port)
-	found := false
+	owners := map[int64]int64{}
 	for _, rec := range recs {
-		if rec.Protocol != "tcp" || rec.Port != local {
-			continue
-		}
-		found = true
-		if rec.PID != int64(want) {
-			t.Errorf("the socket counted as pid %d (%s), want %d (the reader is %d, the test %d)", rec.PID, rec.Process, want, r.pid, os.Getpid())
+		if rec.Protocol == "tcp" && rec.Port == local {
+			owners[rec.PID] += rec.RxBytes
 		}
 	}
-	if !found {
-		t.Error("no record of the passed socket")
+	self := int64(os.Getpid())
+	if len(owners) == 0 {
+		t.Fatal("no record of the passed socket")
+	}
+	for pid, rx := range owners {
+		if pid != int64(r.pid) && pid != self {
+			t.Errorf("%d bytes counted as pid %d, neither the reader (%d) nor the test (%d)", rx, pid, r.pid, self)
+		}
+	}
+	_, byReader := owners[int64(r.pid)]
+	_, byTest := owners[self]
+	switch {
+	case reader && !byReader:
+		t.Errorf("the reader (pid %d) owns none of the socket: bytes by pid %v", r.pid, owners)
+	case reader && byTest && !testToo:
+		t.Errorf("the test (pid %d) owns part of the socket: bytes by pid %v", self, owners)
+	case !reader && (byReader || !byTest):
+		t.Errorf("the socket is not the test's (pid %d) alone: bytes by pid %v", self, owners)
 	}
 }
 

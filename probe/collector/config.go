@@ -4,7 +4,11 @@
 // names and Service translations where the node saw them.
 package collector
 
-import "github.com/kubectl-netflow/kubectl-netflow/probe"
+import (
+	"time"
+
+	"github.com/kubectl-netflow/kubectl-netflow/probe"
+)
 
 // Config configures a Collector. The zero value is usable.
 type Config struct {
@@ -25,11 +29,13 @@ type Config struct {
 	// every send and receive, as on kernels whose tracing programs cannot
 	// read socket cookies (for tests).
 	NoSeenSockets bool
-	// NoReceiveHook leaves the socket layer's receive hook unattached:
-	// receives then cost nothing, and a socket that a process only reads
-	// from stays counted as the process that made it (for an accepted
-	// socket, the listener's maker) or sent on it last.
-	NoReceiveHook bool
+	// ReceiveHook says when the socket layer's receive hook runs. Empty
+	// means probe.ReceiveHookSampled.
+	ReceiveHook probe.ReceiveHook
+	// ReceiveSamplePeriod and ReceiveSampleWindow shape the sampled
+	// receive hook: attached for a window of every period, at a random
+	// place in it. Defaults 1 s and 100 ms.
+	ReceiveSamplePeriod, ReceiveSampleWindow time.Duration
 	// CgroupRoot is the cgroup2 mount. Empty means autodetect:
 	// /sys/fs/cgroup if it is cgroup2, else /sys/fs/cgroup/unified.
 	CgroupRoot string

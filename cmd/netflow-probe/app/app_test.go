@@ -45,15 +45,15 @@ func TestDump(t *testing.T) {
 	}{
 		{
 			name: "defaults", args: []string{"dump", "--duration", "50ms", "--interval", "10ms"},
-			nodeName: "node-from-env", cfg: SourceConfig{MaxFlows: DefaultMaxFlows},
+			nodeName: "node-from-env", cfg: SourceConfig{MaxFlows: DefaultMaxFlows, ReceiveHook: probe.ReceiveHookSampled},
 		},
 		{
 			name: "flags",
 			args: []string{
 				"dump", "--duration", "50ms", "--interval", "10ms", "--node-name", "node-b",
-				"--max-flows", "1024", "--skip-hook-sets", "tp_btf,fentry", "--no-receive-hook",
+				"--max-flows", "1024", "--skip-hook-sets", "tp_btf,fentry", "--receive-hook", "off",
 			},
-			nodeName: "node-b", cfg: SourceConfig{MaxFlows: 1024, SkipHookSets: []string{"tp_btf", "fentry"}, NoReceiveHook: true},
+			nodeName: "node-b", cfg: SourceConfig{MaxFlows: 1024, SkipHookSets: []string{"tp_btf", "fentry"}, ReceiveHook: probe.ReceiveHookOff},
 		},
 	}
 	for _, tt := range tests {
@@ -63,7 +63,7 @@ func TestDump(t *testing.T) {
 				t.Fatal(err)
 			}
 			if r.got.MaxFlows != tt.cfg.MaxFlows || strings.Join(r.got.SkipHookSets, ",") != strings.Join(tt.cfg.SkipHookSets, ",") ||
-				r.got.NoReceiveHook != tt.cfg.NoReceiveHook {
+				r.got.ReceiveHook != tt.cfg.ReceiveHook {
 				t.Errorf("source config %+v, want %+v", r.got, tt.cfg)
 			}
 			rd, err := flow.NewReader(&r.out, "stdout")
@@ -181,6 +181,7 @@ func TestValidate(t *testing.T) {
 		{[]string{"serve", "--queue-length", "0"}, "--queue-length"},
 		{[]string{"dump", "--duration", "0s"}, "--duration"},
 		{[]string{"dump", "--interval", "0s"}, "--interval"},
+		{[]string{"dump", "--receive-hook", "never"}, `--receive-hook: unknown receive hook mode "never"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

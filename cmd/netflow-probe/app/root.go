@@ -30,8 +30,8 @@ type SourceConfig struct {
 	MaxFlows int
 	// SkipHookSets names hook sets not to try.
 	SkipHookSets []string
-	// NoReceiveHook leaves the socket layer's receive hook unattached.
-	NoReceiveHook bool
+	// ReceiveHook says when the socket layer's receive hook runs.
+	ReceiveHook probe.ReceiveHook
 	// Logf receives the source's diagnostics, such as hook sets that failed
 	// to load.
 	Logf func(format string, args ...any)
@@ -68,21 +68,21 @@ kubectl netflow starts it; run "netflow-probe dump" as root for a quick look wit
 
 // sourceFlags are the flags of the flow source, shared by serve and dump.
 type sourceFlags struct {
-	maxFlows      int
-	skipHookSets  []string
-	nodeName      string
-	noReceiveHook bool
+	maxFlows     int
+	skipHookSets []string
+	nodeName     string
+	receiveHook  string
 }
 
 func newSourceFlags() sourceFlags {
-	return sourceFlags{maxFlows: DefaultMaxFlows, nodeName: os.Getenv("NODE_NAME")}
+	return sourceFlags{maxFlows: DefaultMaxFlows, nodeName: os.Getenv("NODE_NAME"), receiveHook: string(probe.ReceiveHookSampled)}
 }
 
 func (f *sourceFlags) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxFlows, "max-flows", f.maxFlows, "Size of the kernel's flow map: flows beyond it in one interval are counted as lost.")
 	fs.StringSliceVar(&f.skipHookSets, "skip-hook-sets", f.skipHookSets, "Kernel hook sets not to try, comma separated; the next set that loads is used.")
 	fs.StringVar(&f.nodeName, "node-name", f.nodeName, "Node name set on every record (default $NODE_NAME, from the downward API).")
-	fs.BoolVar(&f.noReceiveHook, "no-receive-hook", f.noReceiveHook, "Run no eBPF program on receives: cheaper, but a socket that a process only reads from stays counted as the process that made it (for an accepted socket, the listener's maker) or sent on it last.")
+	fs.StringVar(&f.receiveHook, "receive-hook", f.receiveHook, "When the eBPF program that gives a socket to a process that only reads from it runs: sampled (100 ms of every second: such a process owns the socket from its first read in a window), always (on every receive, the probe's main cost on nodes bound by many small receives) or off (such a socket stays counted as the process that made it, for an accepted socket the listener's maker, or sent on it last).")
 }
 
 func (f *sourceFlags) validate() error {
@@ -94,15 +94,18 @@ func (f *sourceFlags) validate() error {
 			return fmt.Errorf("--skip-hook-sets has an empty name")
 		}
 	}
+	if _, err := probe.ParseReceiveHook(f.receiveHook); err != nil {
+		return fmt.Errorf("--receive-hook: %w", err)
+	}
 	return nil
 }
 
 func (f *sourceFlags) config(log *slog.Logger) SourceConfig {
 	return SourceConfig{
-		MaxFlows:      f.maxFlows,
-		SkipHookSets:  f.skipHookSets,
-		NoReceiveHook: f.noReceiveHook,
-		Logf:          func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+		MaxFlows:     f.maxFlows,
+		SkipHookSets: f.skipHookSets,
+		ReceiveHook:  probe.ReceiveHook(f.receiveHook),
+		Logf:         func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
 	}
 }
 

@@ -12,10 +12,10 @@ import (
 // newSource loads the eBPF collector.
 func newSource(cfg SourceConfig) (probe.Source, error) {
 	c, err := collector.New(collector.Config{
-		MaxFlows:      cfg.MaxFlows,
-		SkipHookSets:  cfg.SkipHookSets,
-		NoReceiveHook: cfg.NoReceiveHook,
-		Logf:          cfg.Logf,
+		MaxFlows:     cfg.MaxFlows,
+		SkipHookSets: cfg.SkipHookSets,
+		ReceiveHook:  cfg.ReceiveHook,
+		Logf:         cfg.Logf,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("loading the probe: %w", err)

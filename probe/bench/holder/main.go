@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kubectl-netflow/kubectl-netflow/probe"
 	"github.com/kubectl-netflow/kubectl-netflow/probe/collector"
 )
 
@@ -28,7 +29,7 @@ func main() {
 
 func run() error {
 	attach := flag.Bool("attach", true, "attach the probe; false waits for the signal with nothing attached")
-	noRecv := flag.Bool("no-receive-hook", false, "leave the socket layer's receive hook unattached")
+	recv := flag.String("receive-hook", "", "when the socket layer's receive hook runs: sampled (default), always or off")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -37,7 +38,7 @@ func run() error {
 		<-ctx.Done()
 		return nil
 	}
-	c, err := collector.New(collector.Config{NoReceiveHook: *noRecv})
+	c, err := collector.New(collector.Config{ReceiveHook: probe.ReceiveHook(*recv)})
 	if err != nil {
 		return err
 	}
