@@ -17,13 +17,14 @@
 #     parts Drain50k and Records50k),
 #   - the probe's peak RSS and its CPU use while idle.
 # Needs root, iperf3 and python3. ROUNDS, SECONDS_PER_RUN and SETTLE tune the
-# length.
+# length, SIZES the write sizes (default "1K 128K").
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-16}
 SECS=${SECONDS_PER_RUN:-3}
 SETTLE=${SETTLE:-2}
 AA=${AA:-0}
+SIZES=${SIZES:-1K 128K}
 PORT=${PORT:-5299}
 cd "$(dirname "$0")/../.."
 
@@ -99,7 +100,7 @@ read -ra probe_args <<<"${HOLDER_ARGS:-}"
 with=("${probe_args[@]}")
 [ "$AA" = 1 ] && with=(-attach=false) && echo "AA=1: both runs of each round are without the probe"
 sysctl -qw kernel.bpf_stats_enabled=0
-for size in 1K 128K; do
+for size in $SIZES; do
 	off=(); on=()
 	for r in $(seq "$ROUNDS"); do
 		# Alternate which run comes first, so a drift of the machine's
@@ -124,7 +125,7 @@ done
 
 # Cost per event: the same transfers, with the statistics on.
 declare -A stat_t stat_n
-for size in 1K 128K; do
+for size in $SIZES; do
 	for _ in $(seq "$(( (ROUNDS + 3) / 4 ))"); do
 		start_holder "${probe_args[@]}"
 		sysctl -qw kernel.bpf_stats_enabled=1
