@@ -26,6 +26,13 @@ const (
 	ReceiveHookOff ReceiveHook = "off"
 )
 
+// ReceiveHookUsage is the help of the --receive-hook flags of the plugin and
+// the probe.
+const ReceiveHookUsage = "When the eBPF program runs that makes a process that only reads from a socket its owner: " +
+	"sampled (100 ms of every second; such a process owns the socket from its first read in a window), " +
+	"always (on every receive: exact, at a cost on nodes with many small receives) " +
+	"or off (such a socket counts as the process that made it, or sent on it last)."
+
 // ReceiveHooks lists the modes, the default first.
 var ReceiveHooks = []ReceiveHook{ReceiveHookSampled, ReceiveHookAlways, ReceiveHookOff}
 

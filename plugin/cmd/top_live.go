@@ -75,7 +75,7 @@ func (o *liveOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Image, "image", o.Image, "Probe image (default "+version.ProbeImage()+").")
 	f.StringSliceVar(&o.ImagePullSecrets, "image-pull-secret", o.ImagePullSecrets, "Secret in the probe namespace to pull the probe image with (repeatable).")
 	f.BoolVar(&o.Privileged, "privileged", o.Privileged, "Run the probes as privileged containers instead of with the capabilities they need (see docs/security.md).")
-	f.StringVar(&o.ReceiveHook, "receive-hook", o.ReceiveHook, "When the probes run the eBPF program that gives a socket to a process that only reads from it: sampled (100 ms of every second; such a process owns the socket from its first read in a window), always (on every receive: exact, and the probes' main cost on nodes bound by many small receives) or off (such a socket counts as the process that made it, for an accepted socket the listener's maker, or sent on it last).")
+	f.StringVar(&o.ReceiveHook, "receive-hook", o.ReceiveHook, probe.ReceiveHookUsage)
 	f.DurationVar(&o.MaxDuration, "max-duration", o.MaxDuration, "The probes stop after this long in any case; the cluster enforces it (activeDeadlineSeconds).")
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "A probe whose plugin went away (killed, network lost) exits after this long without a client.")
 	f.DurationVar(&o.StartTimeout, "start-timeout", o.StartTimeout, "How long a probe may take to start before its node is reported as failed.")

@@ -82,7 +82,7 @@ func (f *sourceFlags) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxFlows, "max-flows", f.maxFlows, "Size of the kernel's flow map: flows beyond it in one interval are counted as lost.")
 	fs.StringSliceVar(&f.skipHookSets, "skip-hook-sets", f.skipHookSets, "Kernel hook sets not to try, comma separated; the next set that loads is used.")
 	fs.StringVar(&f.nodeName, "node-name", f.nodeName, "Node name set on every record (default $NODE_NAME, from the downward API).")
-	fs.StringVar(&f.receiveHook, "receive-hook", f.receiveHook, "When the eBPF program that gives a socket to a process that only reads from it runs: sampled (100 ms of every second: such a process owns the socket from its first read in a window), always (on every receive, the probe's main cost on nodes bound by many small receives) or off (such a socket stays counted as the process that made it, for an accepted socket the listener's maker, or sent on it last).")
+	fs.StringVar(&f.receiveHook, "receive-hook", f.receiveHook, probe.ReceiveHookUsage)
 }
 
 func (f *sourceFlags) validate() error {
