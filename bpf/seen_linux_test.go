@@ -319,3 +319,63 @@ func TestSocketSetWithoutCookie(t *testing.T) {
 		t.Errorf("got %v after %d loads, want the error of the first of two", err, tries)
 	}
 }
+
+// TestSetReceiveHook loads the probe with the receive hook detached, then
+// attaches and detaches it, counting the kernel's links of the receive
+// program: one while it is on, none while it is off or once the probe is
+// closed, whatever the calls before.
+func TestSetReceiveHook(t *testing.T) {
+	p := loadAttached(t, Options{NoReceiveHook: true})
+	if !p.HasReceiveHook() {
+		t.Skipf("hook set %s: no socket layer to attach a receive hook of", p.HookSet())
+	}
+	var recv ebpf.ProgramID
+	for _, prog := range p.progs {
+		info, err := prog.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(info.Name, "_recv") {
+			recv, _ = info.ID()
+		}
+	}
+	if recv == 0 {
+		t.Fatal("no receive program among the probe's programs")
+	}
+	links := func() int {
+		n := 0
+		var it link.Iterator
+		defer it.Close()
+		for it.Next() {
+			if info, err := it.Link.Info(); err == nil && info.Program == recv {
+				n++
+			}
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	check := func(step string, want int) {
+		t.Helper()
+		if got := links(); got != want {
+			t.Errorf("%s: %d links of the receive program, want %d", step, got, want)
+		}
+	}
+	check("loaded with the hook off", 0)
+	for _, step := range []struct {
+		on   bool
+		want int
+	}{{true, 1}, {true, 1}, {false, 0}, {false, 0}, {true, 1}} {
+		if err := p.SetReceiveHook(step.on); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("SetReceiveHook(%v)", step.on), step.want)
+	}
+	p.Close()
+	check("closed", 0)
+	if p.HasReceiveHook() || p.SetReceiveHook(true) != nil {
+		t.Error("a closed probe still has a receive hook to attach")
+	}
+	check("SetReceiveHook(true) after Close", 0)
+}

@@ -46,9 +46,14 @@ func ParseReceiveHook(s string) (ReceiveHook, error) {
 			return m, nil
 		}
 	}
+	return "", fmt.Errorf("unknown receive hook mode %q: want one of %s", s, strings.Join(ReceiveHookNames(), ", "))
+}
+
+// ReceiveHookNames returns the names of the modes, the default first.
+func ReceiveHookNames() []string {
 	names := make([]string, len(ReceiveHooks))
 	for i, m := range ReceiveHooks {
 		names[i] = string(m)
 	}
-	return "", fmt.Errorf("unknown receive hook mode %q: want one of %s", s, strings.Join(names, ", "))
+	return names
 }

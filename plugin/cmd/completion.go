@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-netflow/kubectl-netflow/flow"
 	"github.com/kubectl-netflow/kubectl-netflow/flow/query"
 	"github.com/kubectl-netflow/kubectl-netflow/plugin/output"
+	"github.com/kubectl-netflow/kubectl-netflow/probe"
 )
 
 // completionTimeout bounds the cluster lookups behind completions: a shell
@@ -60,10 +61,12 @@ func registerCompletions(root *cobra.Command, configFlags *genericclioptions.Con
 			complete(c, "replay", completeFiles("ndjson", "gz", "json"))
 			complete(c, "node", completeList(nodeNames(configFlags)))
 			complete(c, "probe-namespace", completeNamespaces(configFlags))
+			complete(c, "receive-hook", completeOneOf(probe.ReceiveHookNames()...))
 		case "flows":
 			complete(c, "filter", completeFilter)
 			complete(c, "node", completeList(nodeNames(configFlags)))
 			complete(c, "probe-namespace", completeNamespaces(configFlags))
+			complete(c, "receive-hook", completeOneOf(probe.ReceiveHookNames()...))
 		default:
 			if formats, ok := outputFormats[c.Name()]; ok {
 				complete(c, "output", completeOneOf(formats...))

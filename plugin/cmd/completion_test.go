@@ -60,6 +60,12 @@ func TestCompletion(t *testing.T) {
 			wantDirective: noFile,
 		},
 		{
+			name:          "receive-hook",
+			args:          []string{"flows", "--receive-hook", ""},
+			want:          []string{"sampled", "always", "off"},
+			wantDirective: noFile,
+		},
+		{
 			name:          "top output",
 			args:          []string{"top", "-o", ""},
 			want:          []string{"table", "wide", "json", "yaml"},

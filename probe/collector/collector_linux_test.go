@@ -370,8 +370,10 @@ func TestSharedSocket(t *testing.T) {
 }
 
 // TestReaderOfPassedSocket passes a socket to a process that only reads
-// from it: the socket counts as the reader's, though it never sent. Without
-// the receive hook, it stays its maker's.
+// from it: the socket counts as the reader's, though it never sent, from
+// its first read with the receive hook always attached, from its first read
+// in a window when the hook is sampled. Without the hook, it stays its
+// maker's.
 func TestReaderOfPassedSocket(t *testing.T) {
 	requireKernel(t)
 	for _, tt := range []struct {
